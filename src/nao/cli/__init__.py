@@ -1,0 +1,83 @@
+"""The ``nao`` command: parse flags, build components from the registries, call the library.
+
+Each subcommand lives in its own module with ``add_parser(subparsers)`` and a ``run(args)``
+registered via ``set_defaults(func=run)``. Errors caused by user input
+(:class:`nao.errors.NaoError`) print one line on stderr and exit with code 2.
+
+>>> from nao.cli import build_parser
+>>> build_parser().prog
+'nao'
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from collections.abc import Sequence
+
+from nao import __version__
+from nao.errors import NaoError
+
+# Subcommand modules, in help order. A module may define several subcommands.
+_COMMAND_MODULES = (
+    "nao.cli.search",
+    "nao.cli.bench",
+    "nao.cli.predict_eval",
+    "nao.cli.train",
+    "nao.cli.report",
+)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with the project's error format (one line, exit 2)."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full parser with every available subcommand."""
+    parser = _Parser(prog="nao", description="Neural Architecture Optimization")
+    parser.add_argument("--version", action="version", version=f"nao {__version__}")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars, warnings only")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", parser_class=_Parser)
+    for name in _COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as e:  # a subcommand not written yet is simply absent
+            if e.name != name:
+                raise
+            continue
+        module.add_parser(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``nao`` console script; returns the exit code."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv:
+        argv = ["search"]  # `nao` alone runs the embedded default search
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO,
+        format="%(message)s",
+    )
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except NaoError as e:
+        print(f"nao {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"nao {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,32 @@
+"""Evaluators: ``tabular`` (benchmark tables), ``training`` and ``supernet``.
+
+>>> from nao.evaluators import evaluator_names
+>>> "tabular" in evaluator_names()
+True
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from nao.evaluators.base import Evaluator
+from nao.registry import EVALUATORS
+
+_EVALUATOR_MODULES = ("nao.evaluators.tabular", "nao.evaluators.training", "nao.evaluators.supernet")
+
+
+def _load_all() -> None:
+    for mod in _EVALUATOR_MODULES:
+        try:
+            importlib.import_module(mod)
+        except ModuleNotFoundError as e:
+            if e.name != mod:
+                raise
+
+
+def evaluator_names() -> list[str]:
+    _load_all()
+    return EVALUATORS.names()
+
+
+__all__ = ["Evaluator", "evaluator_names"]

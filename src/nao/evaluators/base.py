@@ -1,0 +1,32 @@
+"""The evaluator interface: score a batch of architectures.
+
+>>> from nao.evaluators.base import Evaluator
+>>> Evaluator.__abstractmethods__
+frozenset({'evaluate'})
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+
+from nao.results import Result
+from nao.spaces.base import Architecture, SearchSpace
+
+
+class Evaluator(ABC):
+    """Maps architectures to :class:`Result` values.
+
+    Batched on purpose: a supernet scores many architectures in one pass. An evaluator
+    should return a failed result (not raise) for an architecture that cannot be trained;
+    it raises :class:`nao.errors.NaoError` for user errors that make the whole run invalid.
+    """
+
+    space: SearchSpace
+
+    @abstractmethod
+    def evaluate(self, archs: Sequence[Architecture]) -> list[Result]:
+        """One result per architecture, in order."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release resources (files, processes)."""

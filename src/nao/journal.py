@@ -1,0 +1,116 @@
+"""Append-only JSONL journal of evaluations, flushed and fsynced per record.
+
+One JSON object per line: ``arch`` (the space's string form), ``tokens``, ``status``,
+``metrics``, ``cost_s``, ``error``, ``info``. A torn last line (the process died while
+writing) is dropped with a warning when the journal is read back.
+
+>>> import tempfile, os
+>>> from nao.spaces import get_space
+>>> from nao.results import Result
+>>> space = get_space("nb201")
+>>> path = os.path.join(tempfile.mkdtemp(), "journal.jsonl")
+>>> with Journal(path, space) as j:
+...     j.append(Result(space.parse("|none~0|+|none~0|none~1|+|none~0|none~1|none~2|"), "ok", {"val_acc": 0.1}))
+>>> [r.metrics for r in read_journal(path, space)]
+[{'val_acc': 0.1}]
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import warnings
+from pathlib import Path
+from typing import Any
+
+from nao.errors import NaoError
+from nao.results import Result
+from nao.spaces.base import SearchSpace
+
+
+def result_to_record(result: Result, space: SearchSpace) -> dict[str, Any]:
+    """A JSON-serialisable dict for ``result``."""
+    return {
+        "arch": space.format(result.arch),
+        "tokens": list(result.arch.tokens),
+        "status": result.status,
+        "metrics": result.metrics,
+        "cost_s": result.cost_s,
+        "error": result.error,
+        "info": result.info,
+    }
+
+
+def record_to_result(record: dict[str, Any], space: SearchSpace) -> Result:
+    """Inverse of :func:`result_to_record`."""
+    arch = space.make(record["tokens"]) if "tokens" in record else space.parse(record["arch"])
+    return Result(
+        arch=arch,
+        status=record["status"],
+        metrics={k: float(v) for k, v in record.get("metrics", {}).items()},
+        cost_s=float(record.get("cost_s", 0.0)),
+        error=record.get("error"),
+        info=dict(record.get("info", {})),
+    )
+
+
+class Journal:
+    """Appends results to a JSONL file; each record is flushed and fsynced before returning."""
+
+    def __init__(self, path: str | os.PathLike, space: SearchSpace, fsync: bool = True) -> None:
+        self.path = Path(path)
+        self.space = space
+        self.fsync = fsync
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._fh = open(self.path, "a", encoding="utf-8")
+
+    def append(self, result: Result) -> None:
+        line = json.dumps(result_to_record(result, self.space), sort_keys=True)
+        self._fh.write(line + "\n")
+        self._fh.flush()
+        if self.fsync:
+            os.fsync(self._fh.fileno())
+
+    def close(self) -> None:
+        if not self._fh.closed:
+            self._fh.close()
+
+    def __enter__(self) -> Journal:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def read_journal(path: str | os.PathLike, space: SearchSpace, repair: bool = False) -> list[Result]:
+    """Results recorded in ``path``, in order.
+
+    A last line that is not valid JSON (a torn write) is dropped with a warning; with
+    ``repair=True`` it is also cut from the file so appends continue cleanly. A bad line
+    anywhere else is corruption and raises :class:`NaoError` naming the line.
+    """
+    path = Path(path)
+    if not path.exists():
+        return []
+    raw = path.read_bytes()
+    lines = raw.split(b"\n")
+    results: list[Result] = []
+    good_bytes = 0
+    for i, line in enumerate(lines):
+        is_last = all(not rest.strip() for rest in lines[i + 1 :])
+        if not line.strip():
+            good_bytes += len(line) + 1
+            continue
+        try:
+            record = json.loads(line)
+            results.append(record_to_result(record, space))
+        except (json.JSONDecodeError, KeyError, UnicodeDecodeError, TypeError, ValueError) as e:
+            if is_last:
+                warnings.warn(f"{path}: dropping torn last line {i + 1} ({e.__class__.__name__})", stacklevel=2)
+                if repair:
+                    with open(path, "r+b") as fh:
+                        fh.truncate(good_bytes)
+                break
+            raise NaoError(f"{path}: line {i + 1} is not a valid journal record: {e}") from None
+        good_bytes += len(line) + 1
+    return results

@@ -1,0 +1,47 @@
+"""The strategy interface: ask for architectures, be told their results.
+
+>>> from nao.strategies.base import Strategy
+>>> sorted(Strategy.__abstractmethods__)
+['ask', 'tell']
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+
+import numpy as np
+
+from nao.results import Result
+from nao.spaces.base import Architecture, SearchSpace
+
+
+class Strategy(ABC):
+    """A search strategy driven by ask/tell.
+
+    ``ask(n)`` proposes up to ``n`` architectures (it may return fewer, or ones already
+    evaluated: the :class:`~nao.study.Study` answers those from its history without
+    spending budget). ``tell`` receives results in the order asked, test metrics removed.
+    Strategies own their RNG (seeded in the constructor) and hold no global state, so a
+    run is a pure function of the seed and the sequence of results told. ``tell`` must not
+    depend on how results are chunked into calls (a resumed run replays them in batches).
+    """
+
+    def __init__(self, space: SearchSpace, seed: int = 0) -> None:
+        self.space = space
+        self.rng = np.random.default_rng(seed)
+
+    @abstractmethod
+    def ask(self, n: int) -> list[Architecture]:
+        """Up to ``n`` proposals (an empty list means the strategy has nothing left)."""
+
+    @abstractmethod
+    def tell(self, results: Sequence[Result]) -> None:
+        """Results for previously asked architectures."""
+
+    @staticmethod
+    def score(result: Result, objective: str = "val_acc") -> float:
+        """The value maximised by search; failed results score ``-inf``."""
+        if not result.ok or objective not in result.metrics:
+            return float("-inf")
+        return float(result.metrics[objective])

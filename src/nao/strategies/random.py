@@ -1,0 +1,46 @@
+"""Random search: uniform samples from the space, never proposing a key twice.
+
+>>> from nao.spaces import get_space
+>>> s = RandomSearch(get_space("nb201"), seed=0)
+>>> len(s.ask(5))
+5
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Sequence
+
+from nao.registry import STRATEGIES
+from nao.results import Result
+from nao.spaces.base import Architecture, SearchSpace
+from nao.strategies.base import Strategy
+
+# Rejection sampling gives up after this many consecutive repeats (the space is nearly exhausted).
+_MAX_REJECTS = 10_000
+
+
+@STRATEGIES.register("random")
+class RandomSearch(Strategy):
+    """Uniform random sampling without replacement (by the space's key)."""
+
+    def __init__(self, space: SearchSpace, seed: int = 0) -> None:
+        super().__init__(space, seed)
+        self._proposed: set[Hashable] = set()
+
+    def ask(self, n: int) -> list[Architecture]:
+        out: list[Architecture] = []
+        rejects = 0
+        while len(out) < n and rejects < _MAX_REJECTS:
+            arch = self.space.sample(self.rng)
+            key = self.space.key(arch)
+            if key in self._proposed:
+                rejects += 1
+                continue
+            rejects = 0
+            self._proposed.add(key)
+            out.append(arch)
+        return out
+
+    def tell(self, results: Sequence[Result]) -> None:
+        for r in results:
+            self._proposed.add(self.space.key(r.arch))

@@ -1,0 +1,178 @@
+"""The Study: one ask -> evaluate -> journal -> tell loop, with honest budget counting.
+
+The budget counts unique architectures (by the space's ``key``) that were evaluated,
+failed ones included. A proposal already evaluated is answered from the history at no
+cost; one already in flight waits for that evaluation. Strategies only ever see
+validation-side metrics (:func:`nao.results.search_view`).
+
+Resuming replays a journal: the strategy is rebuilt from its seed and the loop runs again,
+with recorded architectures answered from the journal instead of the evaluator, so a
+sequential run that is interrupted and resumed ends exactly as an uninterrupted one.
+
+>>> import numpy as np
+>>> from nao.spaces import get_space
+>>> from nao.strategies import make_strategy
+>>> from nao.evaluators.base import Evaluator
+>>> from nao.results import Result
+>>> class Count(Evaluator):
+...     def __init__(self, space): self.space = space
+...     def evaluate(self, archs):
+...         return [Result(a, "ok", {"val_acc": sum(a.tokens) / 24}) for a in archs]
+>>> space = get_space("nb201")
+>>> study = Study(space, make_strategy("random", space, seed=0), Count(space))
+>>> best = study.run(budget=20)
+>>> study.n_evaluated
+20
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Hashable, Sequence
+
+from nao.errors import ConfigError
+from nao.evaluators.base import Evaluator
+from nao.executors import Executor, SequentialExecutor
+from nao.results import Result, search_view
+from nao.spaces.base import Architecture, SearchSpace
+from nao.strategies.base import Strategy
+
+log = logging.getLogger(__name__)
+
+# After this many consecutive asks that yield nothing new to evaluate, the strategy is
+# considered exhausted (it only re-proposes known architectures).
+_MAX_IDLE_ASKS = 200
+
+
+class Study:
+    """Runs a strategy against an evaluator under a budget of unique evaluations.
+
+    Args:
+        space: the search space.
+        strategy: proposes architectures.
+        evaluator: scores them.
+        executor: runs evaluations (default: sequential, in this process).
+        journal: optional object with ``append(result)`` called once per new evaluation.
+        objective: metric maximised (validation side only).
+        replay: results from a previous run's journal, answered without evaluating.
+        callbacks: called with each new result after it is journaled (progress bars, logs).
+    """
+
+    def __init__(
+        self,
+        space: SearchSpace,
+        strategy: Strategy,
+        evaluator: Evaluator,
+        executor: Executor | None = None,
+        journal=None,
+        objective: str = "val_acc",
+        replay: Sequence[Result] = (),
+        callbacks: Sequence[Callable[[Result], None]] = (),
+    ) -> None:
+        if objective.startswith("test"):
+            raise ConfigError(f"objective {objective!r} is a test metric; search may only read validation metrics")
+        self.space = space
+        self.strategy = strategy
+        self.evaluator = evaluator
+        self.executor = executor or SequentialExecutor()
+        self.journal = journal
+        self.objective = objective
+        self.callbacks = list(callbacks)
+        self.history: list[Result] = []  # unique evaluations, in completion order
+        self._by_key: dict[Hashable, Result] = {}
+        self._in_flight: dict[Hashable, int] = {}  # key -> number of asks waiting on it
+        self._replay: dict[Hashable, Result] = {space.key(r.arch): r for r in replay}
+
+    # -- bookkeeping -----------------------------------------------------------------------
+    @property
+    def n_evaluated(self) -> int:
+        """Unique architectures evaluated so far (the budget's unit)."""
+        return len(self.history)
+
+    def best(self) -> Result | None:
+        """The ok result with the highest objective, earliest first on ties."""
+        best = None
+        for r in self.history:
+            if r.ok and self.objective in r.metrics:
+                if best is None or r.metrics[self.objective] > best.metrics[self.objective]:
+                    best = r
+        return best
+
+    def _record(self, result: Result) -> None:
+        key = self.space.key(result.arch)
+        self.history.append(result)
+        self._by_key[key] = result
+        if key in self._replay:
+            self._replay.pop(key)
+        elif self.journal is not None:
+            self.journal.append(result)
+        for cb in self.callbacks:
+            cb(result)
+
+    # -- one step --------------------------------------------------------------------------
+    def ask(self, n: int) -> tuple[list[Architecture], list[Result]]:
+        """Ask the strategy for ``n`` proposals; split them into new ones and known results.
+
+        Returns ``(to_evaluate, cached)``: architectures nobody has evaluated or queued yet
+        (unique by key), and history results for proposals already evaluated.
+        """
+        new: list[Architecture] = []
+        cached: list[Result] = []
+        for arch in self.strategy.ask(n):
+            self.space.check(arch)
+            key = self.space.key(arch)
+            if key in self._by_key:
+                cached.append(self._by_key[key])
+            elif key in self._in_flight:
+                self._in_flight[key] += 1
+            elif len(new) < n:  # proposals beyond n are dropped unseen: never spend more than asked
+                self._in_flight[key] = 1
+                new.append(arch)
+        return new, cached
+
+    def tell(self, results: Sequence[Result]) -> None:
+        """Record newly evaluated results and pass them (test metrics removed) to the strategy."""
+        told: list[Result] = []
+        for r in results:
+            key = self.space.key(r.arch)
+            waiting = self._in_flight.pop(key, 1)
+            if key not in self._by_key:
+                self._record(r)
+            told.extend([search_view(r)] * waiting)
+        if told:
+            self.strategy.tell(told)
+
+    # -- the loop --------------------------------------------------------------------------
+    def run(self, budget: int) -> Result | None:
+        """Evaluate until ``budget`` unique architectures are done; return the best result."""
+        size = self.space.size()
+        if budget < 1:
+            raise ConfigError(f"--budget must be at least 1, got {budget}")
+        if size is not None and budget > size:
+            raise ConfigError(f"--budget {budget} exceeds the {size} architectures in space {self.space.name!r}")
+        idle = 0
+        while self.n_evaluated < budget:
+            room = budget - self.n_evaluated - self.executor.pending
+            slots = min(room, max(self.executor.capacity - self.executor.pending, 0))
+            if slots > 0 and idle < _MAX_IDLE_ASKS:
+                new, cached = self.ask(room)
+                if cached:
+                    self.strategy.tell([search_view(r) for r in cached])
+                idle = 0 if new else idle + 1
+                self._dispatch(new)
+                if not new and self.executor.pending == 0:
+                    continue
+            if self.executor.pending == 0:
+                log.warning("strategy proposed nothing new %d times in a row; stopping early", idle)
+                break
+            self.tell(self.executor.poll())
+        return self.best()
+
+    def _dispatch(self, archs: list[Architecture]) -> None:
+        """Answer replayed architectures from the journal; submit the rest to the executor."""
+        replayed = [self._replay[k] for k in map(self.space.key, archs) if k in self._replay]
+        fresh = [a for a in archs if self.space.key(a) not in self._replay]
+        if replayed:
+            self.tell(replayed)
+        if fresh:
+            self.executor.submit(self.evaluator, fresh)
