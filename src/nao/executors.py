@@ -29,6 +29,10 @@ class Executor(ABC):
 
     capacity: int = 1
 
+    def slots(self, evaluator: Evaluator) -> int:
+        """How many evaluations the study should keep in flight for ``evaluator``."""
+        return self.capacity
+
     @abstractmethod
     def submit(self, evaluator: Evaluator, archs: Sequence[Architecture]) -> None:
         """Queue architectures for evaluation."""
@@ -51,6 +55,11 @@ class SequentialExecutor(Executor):
     """Evaluates in this process, in order, ``evaluator.batch_size`` architectures at a time."""
 
     capacity = 1
+
+    def slots(self, evaluator: Evaluator) -> int:
+        # One batch at a time: strategies are asked for exactly what the evaluator scores in
+        # one call, so sequential strategies (evolution, local search) see every result first.
+        return max(1, int(getattr(evaluator, "batch_size", 1)))
 
     def __init__(self) -> None:
         self._queue: list[tuple[Evaluator, Architecture]] = []

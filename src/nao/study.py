@@ -153,9 +153,9 @@ class Study:
         idle = 0
         while self.n_evaluated < budget:
             room = budget - self.n_evaluated - self.executor.pending
-            slots = min(room, max(self.executor.capacity - self.executor.pending, 0))
+            slots = min(room, self.executor.slots(self.evaluator) - self.executor.pending)
             if slots > 0 and idle < _MAX_IDLE_ASKS:
-                new, cached = self.ask(room)
+                new, cached = self.ask(slots)
                 if cached:
                     self.strategy.tell([search_view(r) for r in cached])
                 idle = 0 if new else idle + 1
@@ -163,9 +163,11 @@ class Study:
                 if not new and self.executor.pending == 0:
                     continue
             if self.executor.pending == 0:
-                log.warning("strategy proposed nothing new %d times in a row; stopping early", idle)
+                if self.n_evaluated < budget:
+                    log.warning("strategy proposed nothing new %d times in a row; stopping early", idle)
                 break
             self.tell(self.executor.poll())
+            idle = 0
         return self.best()
 
     def _dispatch(self, archs: list[Architecture]) -> None:

@@ -151,7 +151,7 @@ class TabularEvaluator(Evaluator):
         benchmark: a loaded table, or a path to load.
     """
 
-    batch_size = 1 << 30  # lookups are free: evaluate whole asks at once
+    batch_size = 1  # lookups are free; strategies see every result before their next ask
 
     def __init__(self, space: SearchSpace, benchmark: TabularBenchmark | str | os.PathLike) -> None:
         self.space = space

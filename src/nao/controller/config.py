@@ -1,0 +1,104 @@
+"""Configuration of the NAO controller (encoder-predictor-decoder) and of its training.
+
+Defaults follow the official NAO code (renqianluo/NAO_pytorch, NAO-WS CNN controller):
+embedding 48, hidden 96, one LSTM layer, predictor MLP 3x200 with dropout 0.1, trade-off
+lambda 0.8, Adam lr 1e-3, weight decay 1e-4, gradient clipping 5. :func:`paper` gives the
+values the NeurIPS paper states instead (lambda 0.9, step size 10).
+
+>>> cfg = ControllerConfig()
+>>> cfg.trade_off, cfg.hidden_size
+(0.8, 96)
+>>> paper().trade_off
+0.9
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields, replace
+from typing import Any
+
+from nao.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class ControllerConfig:
+    """Sizes and training hyperparameters of :class:`~nao.controller.model.EncoderPredictorDecoder`."""
+
+    # Token embedding width, shared by encoder and decoder inputs (official: 48).
+    embedding_size: int = 48
+    # LSTM hidden width; also the size of the architecture embedding (official: 96).
+    hidden_size: int = 96
+    # Stacked LSTM layers in encoder and decoder (official: 1).
+    layers: int = 1
+    # Hidden layers of the predictor MLP (official: 3).
+    mlp_layers: int = 3
+    # Width of each predictor MLP layer (official: 200).
+    mlp_hidden_size: int = 200
+    # Dropout on embeddings and between predictor layers (official: 0.1).
+    dropout: float = 0.1
+    # Predictor output: "sigmoid" (official; targets live in [0, 1]) or "linear".
+    predictor_output: str = "sigmoid"
+    # lambda in  lambda * MSE(score) + (1 - lambda) * NLL(reconstruction)  (official code: 0.8).
+    trade_off: float = 0.8
+    # Adam learning rate (official: 1e-3).
+    lr: float = 1e-3
+    # Adam L2 weight decay (official: 1e-4).
+    weight_decay: float = 1e-4
+    # Global gradient-norm clipping (official: 5).
+    grad_clip: float = 5.0
+    # Mini-batch size (official: 100).
+    batch_size: int = 100
+    # Training epochs of one fit; None = scale with the space (see fit.default_epochs).
+    epochs: int | None = None
+    # How targets are normalised per fit: "minmax" (official) or "rank" (robust to
+    # outliers such as the ~10%-accuracy cells of NB201: uniform in [0, 1] by rank).
+    target_transform: str = "minmax"
+    # Replace each training architecture by a random equivalent encoding (space.augment)
+    # every epoch, as the official code swaps the two branches of a node.
+    augment: bool = True
+    # Largest step size eta tried by generation (official: 50-100 for 40-token cells).
+    max_step: float = 50.0
+    # Step-size increment: eta = step_increment, 2*step_increment, ... (official: 1).
+    step_increment: float = 1.0
+
+    def __post_init__(self) -> None:
+        positive = ("embedding_size", "hidden_size", "layers", "mlp_hidden_size", "batch_size")
+        for name in positive:
+            if getattr(self, name) < 1:
+                raise ConfigError(f"controller.{name} must be >= 1, got {getattr(self, name)}")
+        if self.mlp_layers < 0:
+            raise ConfigError(f"controller.mlp_layers must be >= 0, got {self.mlp_layers}")
+        if not 0.0 <= self.trade_off <= 1.0:
+            raise ConfigError(f"controller.trade_off must be in [0, 1], got {self.trade_off}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ConfigError(f"controller.dropout must be in [0, 1), got {self.dropout}")
+        if self.predictor_output not in ("sigmoid", "linear"):
+            raise ConfigError(f"controller.predictor_output must be 'sigmoid' or 'linear', got {self.predictor_output!r}")
+        if self.target_transform not in ("minmax", "rank"):
+            raise ConfigError(f"controller.target_transform must be 'minmax' or 'rank', got {self.target_transform!r}")
+        if self.epochs is not None and self.epochs < 1:
+            raise ConfigError(f"controller.epochs must be >= 1, got {self.epochs}")
+        if self.lr <= 0 or self.step_increment <= 0 or self.max_step < self.step_increment:
+            raise ConfigError("controller.lr and step_increment must be > 0 and max_step >= step_increment")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict (for YAML / JSON)."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ControllerConfig:
+        """Build from a dict; unknown keys raise :class:`ConfigError` naming them."""
+        names = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - names)
+        if unknown:
+            raise ConfigError(f"unknown controller option(s) {', '.join(unknown)}; valid: {', '.join(sorted(names))}")
+        return cls(**d)
+
+    def with_(self, **changes: Any) -> ControllerConfig:
+        """A copy with ``changes`` applied (validated)."""
+        return replace(self, **changes)
+
+
+def paper() -> ControllerConfig:
+    """The values stated in the NAO paper: lambda 0.9 and step size up to 10."""
+    return ControllerConfig(trade_off=0.9, max_step=10.0)
