@@ -26,7 +26,9 @@ from nao.spaces.base import Architecture, SearchSpace
 NB201_OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
 # (target node, source node) for each of the 6 edges, in the benchmark's order.
 NB201_EDGES = ((1, 0), (2, 0), (2, 1), (3, 0), (3, 1), (3, 2))
-_EDGE_RE = re.compile(r"^([A-Za-z0-9_]+)~(\d+)$")
+# ASCII digits, bounded length and \Z: `\d+$` accepted non-ASCII digits and a trailing newline,
+# and int() of a >4300-digit index raised a bare ValueError instead of ParseError.
+_EDGE_RE = re.compile(r"^([A-Za-z0-9_]+)~([0-9]{1,9})\Z")
 
 
 @SPACES.register("nb201")
