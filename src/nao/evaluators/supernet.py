@@ -1,0 +1,401 @@
+"""Supernet evaluator (NAO-WS): score architectures with weights shared in one :class:`~nao.nn.supernet.Supernet`.
+
+Each call to :meth:`SupernetEvaluator.evaluate` is one *round*, as in the official NAO-WS
+search (renqianluo/NAO_pytorch ``NAO_V1/train_search.py``): the new architectures join the
+pool (replacing the worst-scored old ones, so the pool keeps ``pool_size`` members), the
+supernet is trained for ``epochs_per_round`` epochs drawing one pool architecture uniformly
+per mini-batch, and then every pool architecture is scored. The new ones are returned as
+results; the survivors' fresh scores are kept in :meth:`ranking` (a :class:`~nao.study.Study`
+records each architecture once). ``batch_size`` is the size of the next round (``seed_pool``
+first, ``new_per_round`` after), so the Study asks the strategy for exactly one round.
+
+Scoring differs from the official code on purpose: every architecture is scored on the
+same fixed validation images (the first ``score_images`` of the validation split), not on
+one random batch each, so scores are comparable and repeatable. BatchNorm (``bn``):
+
+* ``"batch"`` (default): BN normalises with the statistics of each fixed validation chunk,
+  as the official code does (``bn_train=True``); cheap, needs chunks of a decent size.
+* ``"recalibrate"``: running statistics are reset and re-estimated for the architecture on
+  ``calib_batches`` fixed training batches, then the validation images are scored in eval
+  mode; costs ``calib_batches`` extra forward passes per architecture.
+
+``benchmarks/supernet_ranking.py`` measures which one ranks better (BENCHMARKS.md).
+
+A CUDA out-of-memory error while training or scoring one architecture marks that
+architecture failed and the search goes on.
+
+>>> import numpy as np
+>>> from nao.spaces import get_space
+>>> from nao.data.digits import load_digits_splits
+>>> from nao.nn.supernet import SupernetConfig
+>>> space = get_space("nao-ws")
+>>> ev = SupernetEvaluator(space, load_digits_splits(subset=300),
+...     SupernetConfig(channels=4, layers=1, num_classes=10),
+...     SupernetTrainConfig(seed_pool=4, new_per_round=2, pool_size=4, epochs_per_round=1, batch_size=32))
+>>> rng = np.random.default_rng(0)
+>>> results = ev.evaluate([space.sample(rng) for _ in range(ev.batch_size)])
+>>> [r.status for r in results], 0.0 <= results[0].metrics["val_acc"] <= 1.0
+(['ok', 'ok', 'ok', 'ok'], True)
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable, Hashable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from nao.data.augment import AugmentConfig, BatchLoader, normalize
+from nao.data.digits import ImageSplits
+from nao.errors import ConfigError
+from nao.evaluators.base import Evaluator
+from nao.nn.supernet import ArchPlan, Supernet, SupernetConfig, recalibrate_batchnorm, set_batchnorm_training
+from nao.registry import EVALUATORS
+from nao.results import Result
+from nao.spaces.base import Architecture, SearchSpace
+from nao.train.classifier import Runtime, make_runtime
+
+log = logging.getLogger(__name__)
+
+#: The exception PyTorch raises when a device runs out of memory.
+OutOfMemoryError: type[BaseException] = getattr(torch, "OutOfMemoryError", torch.cuda.OutOfMemoryError)
+
+BN_MODES = ("batch", "recalibrate")
+
+
+@dataclass(frozen=True)
+class SupernetTrainConfig:
+    """How the supernet is trained and how it scores.
+
+    Defaults are the official NAO-WS CIFAR-10 search settings (renqianluo/NAO_pytorch
+    ``NAO_V1/train_search.py`` argument defaults), unless noted.
+
+    Attributes:
+        seed_pool: architectures in the first round (``--controller_seed_arch 600``).
+        new_per_round: architectures each later round adds (``--controller_new_arch 300``).
+        pool_size: architectures trained on per round; the best old ones are kept to fill it
+            (the official code replaces the bottom ``new`` of its 600 by the new ones).
+        epochs_per_round: supernet epochs between two scorings (``--child_eval_epochs 50``).
+        total_epochs: length of the cosine schedule; 0 means ``epochs_per_round`` x the number
+            of rounds the budget allows (official: ``--child_epochs 200``, i.e. 4 rounds).
+        batch_size: training mini-batch (``--child_batch_size 128``).
+        eval_batch_size: images per scoring chunk (``--child_eval_batch_size 500``).
+        score_images: fixed validation images every architecture is scored on (0: the whole
+            validation split). The official code scores each on one random batch of 500.
+        lr, lr_min: cosine learning-rate range (``--child_lr_max 0.025``, ``--child_lr_min 0.001``).
+        momentum, weight_decay, grad_clip: SGD settings (0.9, ``--child_l2_reg 3e-4``,
+            ``--child_grad_bound 5``).
+        bn: BatchNorm statistics when scoring: ``"batch"`` or ``"recalibrate"`` (module docstring).
+        calib_batches: training batches used to recalibrate BN (``bn="recalibrate"``).
+        augment: training augmentation (``None``: none; the official code crops and flips CIFAR).
+    """
+
+    seed_pool: int = 600
+    new_per_round: int = 300
+    pool_size: int = 600
+    epochs_per_round: int = 50
+    total_epochs: int = 0
+    batch_size: int = 128
+    eval_batch_size: int = 500
+    score_images: int = 0
+    lr: float = 0.025
+    lr_min: float = 0.001
+    momentum: float = 0.9
+    weight_decay: float = 3e-4
+    grad_clip: float = 5.0
+    bn: str = "batch"
+    calib_batches: int = 4
+    augment: AugmentConfig | None = field(default_factory=lambda: AugmentConfig(crop_padding=4, flip=True, cutout=0))
+
+    def check(self) -> None:
+        """Raise :class:`ConfigError` naming the first invalid field."""
+        positive = ("seed_pool", "new_per_round", "pool_size", "epochs_per_round", "batch_size", "eval_batch_size")
+        for name in positive:
+            if getattr(self, name) < 1:
+                raise ConfigError(f"supernet setting {name} must be at least 1, got {getattr(self, name)}")
+        if self.bn not in BN_MODES:
+            raise ConfigError(f"supernet setting bn must be one of {', '.join(BN_MODES)}, got {self.bn!r}")
+        if self.new_per_round > self.pool_size:
+            raise ConfigError(f"new_per_round {self.new_per_round} exceeds pool_size {self.pool_size}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class _Member:
+    """A pool architecture and its latest score (``-inf`` until scored)."""
+
+    arch: Architecture
+    plan: ArchPlan
+    score: float = float("-inf")
+    loss: float = float("nan")
+
+
+@EVALUATORS.register("supernet")
+class SupernetEvaluator(Evaluator):
+    """Scores rounds of architectures with a weight-sharing supernet (module docstring).
+
+    Args:
+        space: a conv cell space (``nao-ws``, ``nao``, ``darts``).
+        data: the dataset; only ``train`` and ``val`` are read.
+        net: supernet shape (``num_classes`` is taken from ``data``).
+        train: training and scoring settings.
+        runtime: device and fast paths (default: CPU).
+        seed: seeds weights, batch order, augmentation and architecture draws.
+        on_epoch: called after each supernet epoch with a dict of statistics (progress bars).
+        on_round: called after each round with a summary (round, new, pool, epochs, best,
+            median, train_acc, images_per_s, seconds).
+    """
+
+    def __init__(
+        self,
+        space: SearchSpace,
+        data: ImageSplits,
+        net: SupernetConfig,
+        train: SupernetTrainConfig,
+        runtime: Runtime | None = None,
+        seed: int = 0,
+        on_epoch: Callable[[dict[str, float]], None] | None = None,
+        on_round: Callable[[dict[str, Any]], None] | None = None,
+    ) -> None:
+        train.check()
+        self.space, self.data, self.cfg = space, data, train
+        self.runtime = runtime or make_runtime("cpu")
+        self.on_epoch, self.on_round = on_epoch, on_round
+        device = self.runtime.device
+        net = SupernetConfig(**{**asdict(net), "num_classes": data.num_classes, "in_channels": 3})
+        init = torch.Generator().manual_seed(seed)
+        self.model = Supernet(space, net, image_size=data.image_size, generator=init).to(device)
+        if self.runtime.channels_last:
+            self.model = self.model.to(memory_format=torch.channels_last)
+        self.optimizer = torch.optim.SGD(
+            self.model.parameters(), lr=train.lr, momentum=train.momentum, weight_decay=train.weight_decay
+        )
+        self.rng = np.random.default_rng(seed)
+        self.generator = torch.Generator(device=device).manual_seed(seed)
+        self.train_set = data.train.to(device)
+        if len(self.train_set) < train.batch_size:
+            raise ConfigError(
+                f"the {len(self.train_set)} training images are fewer than one supernet batch ({train.batch_size})"
+            )
+        val = data.val if train.score_images <= 0 else data.val.take(torch.arange(min(train.score_images, len(data.val))))
+        self.val_chunks = [
+            (self._prepare(normalize(x)), y) for x, y in BatchLoader(val.to(device), train.eval_batch_size)
+        ]
+        self.calib_chunks = self._calibration_chunks() if train.bn == "recalibrate" else []
+        self.pool: list[_Member] = []
+        self.rounds = 0
+        self.epochs_done = 0
+        self.steps_done = 0
+        self.schedule_epochs = train.total_epochs
+        self.history: list[dict[str, float]] = []  # one row per supernet epoch
+
+    # -- sizes ---------------------------------------------------------------------------------
+    @property
+    def batch_size(self) -> int:
+        """Architectures the next round scores (the Study asks the strategy for this many)."""
+        return self.cfg.seed_pool if self.rounds == 0 else self.cfg.new_per_round
+
+    def rounds_for_budget(self, budget: int) -> int:
+        """Rounds a Study with ``budget`` unique architectures runs (if every round is full)."""
+        rest = max(0, budget - self.cfg.seed_pool)
+        return 1 + math.ceil(rest / self.cfg.new_per_round)
+
+    # -- the round -------------------------------------------------------------------------------
+    def evaluate(self, archs: Sequence[Architecture]) -> list[Result]:
+        t0 = time.perf_counter()
+        failed: dict[Hashable, str] = {}
+        new = [_Member(a, self.model.plan(a)) for a in archs]
+        keep = sorted(self.pool, key=lambda m: m.score, reverse=True)[: max(0, self.cfg.pool_size - len(new))]
+        self.pool = keep + new
+        self.rounds += 1
+        if self.schedule_epochs <= 0:
+            self.schedule_epochs = self.cfg.epochs_per_round  # unknown length: anneal within each round
+        for _ in range(self.cfg.epochs_per_round):
+            self._train_epoch(failed)
+        train_s = time.perf_counter() - t0
+        scored = {id(m): self._score_member(m, failed) for m in self.pool}
+        out = []
+        for m in new:
+            key = self.space.key(m.arch)
+            cost = train_s / max(1, len(new)) + scored.get(id(m), 0.0)
+            info = {"round": self.rounds, "supernet_epochs": self.epochs_done, "bn": self.cfg.bn}
+            if key in failed:
+                out.append(Result(m.arch, "failed", {}, cost, failed[key], info))
+            else:
+                out.append(Result(m.arch, "ok", {"val_acc": m.score, "val_loss": m.loss}, cost, None, info))
+        self.pool = [m for m in self.pool if self.space.key(m.arch) not in failed]
+        scores = [m.score for m in self.pool]
+        last = self.history[-1] if self.history else {}
+        summary = {
+            "round": self.rounds, "new": len(new), "failed": len(failed), "pool": len(self.pool),
+            "epochs": self.epochs_done, "best": max(scores, default=float("nan")),
+            "median": float(np.median(scores)) if scores else float("nan"),
+            "train_acc": last.get("train_acc", float("nan")), "images_per_s": last.get("images_per_s", 0.0),
+            "seconds": time.perf_counter() - t0,
+        }
+        log.debug("supernet round: %s", summary)
+        if self.on_round is not None:
+            self.on_round(summary)
+        return out
+
+    def ranking(self) -> list[tuple[Architecture, float]]:
+        """The current pool by latest supernet score, best first (scores from the last round)."""
+        ranked = sorted(self.pool, key=lambda m: m.score, reverse=True)
+        return [(m.arch, m.score) for m in ranked if math.isfinite(m.score)]
+
+    # -- training --------------------------------------------------------------------------------
+    def _prepare(self, x: torch.Tensor) -> torch.Tensor:
+        return x.contiguous(memory_format=torch.channels_last) if self.runtime.channels_last else x
+
+    def _lr(self) -> float:
+        steps_per_epoch = len(self.train_set) // self.cfg.batch_size
+        progress = min(1.0, self.steps_done / max(1, steps_per_epoch * self.schedule_epochs))
+        return self.cfg.lr_min + 0.5 * (self.cfg.lr - self.cfg.lr_min) * (1.0 + math.cos(math.pi * progress))
+
+    def _train_epoch(self, failed: dict[Hashable, str]) -> None:
+        cfg = self.cfg
+        self.model.train()
+        loader = BatchLoader(self.train_set, cfg.batch_size, self.generator, cfg.augment or _NO_AUGMENT, drop_last=True)
+        seen, start = 0, time.perf_counter()
+        loss_sum = torch.zeros((), device=self.runtime.device)
+        correct_t = torch.zeros((), device=self.runtime.device, dtype=torch.long)
+        for x, y in loader:
+            alive = [m for m in self.pool if self.space.key(m.arch) not in failed]
+            if not alive:
+                break
+            member = alive[int(self.rng.integers(len(alive)))]
+            try:
+                loss, logits = self.train_step(self._prepare(x), y, member.plan)
+            except OutOfMemoryError as e:
+                self._recover()
+                failed[self.space.key(member.arch)] = f"out of memory while training in the supernet: {_short(e)}"
+                log.warning("architecture %s failed: out of memory in supernet training", self.space.format(member.arch))
+                continue
+            loss_sum += loss.detach() * y.shape[0]
+            correct_t += (logits.detach().argmax(1) == y).sum()
+            seen += y.shape[0]
+        self.epochs_done += 1
+        elapsed = time.perf_counter() - start
+        row = {
+            "epoch": float(self.epochs_done),
+            "round": float(self.rounds),
+            "lr": self._lr(),
+            "train_loss": float(loss_sum) / max(seen, 1),
+            "train_acc": float(correct_t) / max(seen, 1),
+            "images_per_s": seen / max(elapsed, 1e-9),
+        }
+        self.history.append(row)
+        log.debug("supernet epoch %d: %s", self.epochs_done, row)
+        if self.on_epoch is not None:
+            self.on_epoch(row)
+
+    def train_step(self, x: torch.Tensor, y: torch.Tensor, plan: ArchPlan) -> tuple[torch.Tensor, torch.Tensor]:
+        """One SGD step of the supernet on ``plan``; returns (loss, logits)."""
+        lr = self._lr()
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        with _autocast(self.runtime):
+            logits = self.model(x, plan)
+            loss = F.cross_entropy(logits.float(), y)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if self.cfg.grad_clip > 0:
+            nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip)
+        self.optimizer.step()
+        self.steps_done += 1
+        return loss, logits
+
+    def _recover(self) -> None:
+        """Drop gradients and cached blocks after an out-of-memory error."""
+        self.optimizer.zero_grad(set_to_none=True)
+        if self.runtime.device.type == "cuda":
+            torch.cuda.empty_cache()
+
+    # -- scoring ---------------------------------------------------------------------------------
+    def _score_member(self, m: _Member, failed: dict[Hashable, str]) -> float:
+        """Score ``m`` in place; returns the seconds it took."""
+        key = self.space.key(m.arch)
+        if key in failed:
+            return 0.0
+        t0 = time.perf_counter()
+        try:
+            m.score, m.loss = self.score_plan(m.plan)
+        except OutOfMemoryError as e:
+            self._recover()
+            failed[key] = f"out of memory while scoring in the supernet: {_short(e)}"
+            log.warning("architecture %s failed: out of memory in supernet scoring", self.space.format(m.arch))
+        return time.perf_counter() - t0
+
+    @torch.no_grad()
+    def score_plan(self, plan: ArchPlan, bn: str | None = None) -> tuple[float, float]:
+        """(accuracy, mean loss) of ``plan`` on the fixed validation images, BN per ``bn``.
+
+        Leaves the model in training mode. Mode switches touch only the BN and dropout
+        flags: ``Module.train()`` over the whole supernet would cost more than scoring.
+        """
+        bn = bn or self.cfg.bn
+        self.model.dropout.training = False
+        if bn == "recalibrate":
+            if not self.calib_chunks:
+                self.calib_chunks = self._calibration_chunks()
+            with _autocast(self.runtime):
+                recalibrate_batchnorm(self.model, plan, self.calib_chunks)  # path BNs -> eval mode
+        elif bn == "batch":
+            set_batchnorm_training(self.model.batchnorms(), True)  # statistics of each fixed chunk
+        else:
+            raise ConfigError(f"bn must be one of {', '.join(BN_MODES)}, got {bn!r}")
+        loss_sum = torch.zeros((), device=self.runtime.device)
+        correct = torch.zeros((), device=self.runtime.device, dtype=torch.long)
+        n = 0
+        try:
+            with _autocast(self.runtime):
+                for x, y in self.val_chunks:
+                    logits = self.model(x, plan).float()
+                    loss_sum += F.cross_entropy(logits, y, reduction="sum")
+                    correct += (logits.argmax(1) == y).sum()
+                    n += y.shape[0]
+        finally:
+            set_batchnorm_training(self.model.batchnorms(), True)
+            self.model.dropout.training = True
+        return float(correct) / max(n, 1), float(loss_sum) / max(n, 1)
+
+    def _calibration_chunks(self) -> list[torch.Tensor]:
+        """The first ``calib_batches`` training batches, normalised, never augmented: fixed for every architecture."""
+        size = min(len(self.train_set), self.cfg.calib_batches * self.cfg.batch_size)
+        calib = self.train_set.take(torch.arange(size))
+        return [self._prepare(x) for x, _ in BatchLoader(calib, self.cfg.batch_size)]
+
+    def score(self, archs: Sequence[Architecture], bn: str | None = None) -> list[tuple[float, float]]:
+        """(accuracy, loss) of each architecture with the current weights (no training)."""
+        return [self.score_plan(self.model.plan(a), bn) for a in archs]
+
+    def train_on(self, archs: Sequence[Architecture], epochs: int) -> None:
+        """Train the supernet ``epochs`` epochs on ``archs`` (outside the round logic; benchmarks)."""
+        self.pool = [_Member(a, self.model.plan(a)) for a in archs]
+        if self.schedule_epochs <= 0:
+            self.schedule_epochs = epochs
+        failed: dict[Hashable, str] = {}
+        for _ in range(epochs):
+            self._train_epoch(failed)
+
+
+# A plain "normalise only" augmentation for datasets that should not be augmented.
+_NO_AUGMENT = AugmentConfig(crop_padding=0, flip=False, cutout=0)
+
+
+def _autocast(runtime: Runtime) -> torch.autocast:
+    return torch.autocast(device_type=runtime.device.type, dtype=torch.bfloat16, enabled=runtime.bf16)
+
+
+def _short(e: BaseException) -> str:
+    text = str(e).strip().splitlines()
+    return text[0][:200] if text else type(e).__name__

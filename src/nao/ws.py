@@ -1,0 +1,449 @@
+"""NAO-WS search driver: supernet rounds alternating with controller rounds, then retraining.
+
+:func:`run_ws_search` runs the whole weight-sharing search of the NAO paper (Luo et al. 2018,
+sec. 3.4) and leaves a run directory behind:
+
+1. **Search.** A :class:`~nao.study.Study` drives the strategy (``nao`` by default) against a
+   :class:`~nao.evaluators.supernet.SupernetEvaluator`. Each evaluator call is one round: the
+   new architectures join the pool, the supernet trains on the pool, every pool member is
+   scored on fixed validation images; the controller then proposes the next round from those
+   scores. The budget counts architectures scored (as for every evaluator).
+2. **Rerank.** The ``top_k`` architectures of the final pool (by their last supernet score)
+   are each trained briefly from scratch and compared on the validation split (the official
+   code reranks the top 5 with 10 epochs each).
+3. **Final training.** The winner is trained with the final settings on train + validation
+   and its test accuracy is reported; test images are read only here.
+
+Presets (:data:`PRESETS`) bundle everything: ``digits`` (the embedded default, a few minutes
+on 2 CPU cores), ``smoke`` (seconds; tests and CPU smoke runs), ``short`` (CIFAR-10 on one
+GPU in a few hours, untuned) and ``paper`` (the official NAO-WS CIFAR-10 settings).
+
+Run directory: ``config.json``, ``manifest.json``, ``journal.jsonl`` (supernet scores),
+``best.json`` (best supernet score), ``supernet.json`` (per-epoch supernet statistics and the
+final pool ranking), ``rerank.json``, ``final/`` (checkpoint + ``metrics.json`` of the winner's
+training) and ``result.json`` (the winner and its test accuracy).
+
+>>> import tempfile
+>>> cfg = preset_config("smoke", dataset="digits")
+>>> report = run_ws_search(cfg, tempfile.mkdtemp() + "/run")  # doctest: +SKIP
+>>> 0.0 <= report["final"]["test_acc"] <= 1.0  # doctest: +SKIP
+True
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from nao.data.augment import AugmentConfig
+from nao.data.cifar import ImageSet
+from nao.data.digits import ImageSplits, load_digits_splits
+from nao.errors import ConfigError, DataError
+from nao.evaluators.supernet import OutOfMemoryError, SupernetEvaluator, SupernetTrainConfig
+from nao.journal import Journal
+from nao.nn.network import CellNetwork, CellSpec, NetworkConfig
+from nao.nn.supernet import SupernetConfig, check_image_size
+from nao.results import Result
+from nao.rundir import RunDir
+from nao.spaces import get_space
+from nao.spaces.base import Architecture
+from nao.spaces.cells import ConvCellSpace
+from nao.strategies import make_strategy
+from nao.study import Study
+from nao.train.classifier import TrainConfig, make_runtime, train_classifier
+
+log = logging.getLogger(__name__)
+
+DATASETS = ("digits", "cifar10")
+_NO_AUGMENT = AugmentConfig(crop_padding=0, flip=False, cutout=0)
+_CIFAR_AUGMENT = AugmentConfig(crop_padding=4, flip=True, cutout=0)
+
+
+@dataclass
+class WSConfig:
+    """Everything a NAO-WS run needs; :func:`preset_config` fills it from a preset.
+
+    Attributes:
+        preset: the preset it came from (for the record).
+        dataset: ``digits`` (embedded) or ``cifar10`` (binary files under ``data_dir``).
+        data_dir: where CIFAR-10 lives (default: :func:`nao.data.paths.data_root`).
+        train_images: use only this many training images (0: all); smoke runs.
+        val_images: CIFAR-10 validation images held out of the 50k training set (official
+            search: ratio 0.9, i.e. 5,000). Digits use ``digits_fractions`` instead.
+        test_images: use only this many test images (0: all).
+        digits_fractions: digits (train, validation, test) fractions.
+        space: conv cell space searched.
+        strategy: search strategy proposing each round (``nao``; ``random`` etc. for baselines).
+        strategy_options: keyword arguments for the strategy.
+        budget: architectures scored by the supernet (the Study's budget).
+        seed: seeds the split, the supernet, the strategy and the retraining.
+        device: ``cpu``, ``cuda``, ``cuda:N`` or ``auto``.
+        supernet: supernet shape.
+        supernet_train: supernet training and scoring.
+        top_k: architectures reranked by brief training from scratch.
+        rerank_network, rerank_train: the brief training (official: 10 epochs at the search width).
+        final_network, final_train: the winner's training (reported on the test split).
+    """
+
+    preset: str = "digits"
+    dataset: str = "digits"
+    data_dir: str | None = None
+    train_images: int = 0
+    val_images: int = 5000
+    test_images: int = 0
+    digits_fractions: tuple[float, float, float] = (0.6, 0.2, 0.2)
+    space: str = "nao-ws"
+    strategy: str = "nao"
+    strategy_options: dict[str, Any] = field(default_factory=dict)
+    budget: int = 1500
+    seed: int = 0
+    device: str = "cpu"
+    supernet: SupernetConfig = field(default_factory=SupernetConfig)
+    supernet_train: SupernetTrainConfig = field(default_factory=SupernetTrainConfig)
+    top_k: int = 5
+    rerank_network: NetworkConfig = field(default_factory=NetworkConfig)
+    rerank_train: TrainConfig = field(default_factory=TrainConfig)
+    final_network: NetworkConfig = field(default_factory=NetworkConfig)
+    final_train: TrainConfig = field(default_factory=TrainConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def check(self) -> None:
+        """Raise :class:`ConfigError` naming the first invalid setting."""
+        if self.dataset not in DATASETS:
+            raise ConfigError(f"--dataset {self.dataset!r}: choose one of {', '.join(DATASETS)}")
+        if self.budget < 1:
+            raise ConfigError(f"--budget must be at least 1, got {self.budget}")
+        if self.top_k < 1:
+            raise ConfigError(f"top_k must be at least 1, got {self.top_k}")
+        self.supernet_train.check()
+
+
+# -- presets ---------------------------------------------------------------------------------------
+def _digits_preset() -> WSConfig:
+    # Sized so that `nao search` (no arguments) finishes in under 5 minutes on 2 CPU cores
+    # (timed in BENCHMARKS.md): F=8, one cell per stage, 8x8 -> 4x4 -> 2x2.
+    small = TrainConfig(epochs=10, batch_size=64, eval_batch_size=512, lr=0.05, lr_min=0.0, momentum=0.9,
+                        nesterov=True, weight_decay=3e-4, grad_clip=5.0, aux_weight=0.0, augment=_NO_AUGMENT,
+                        eval_every=0)
+    net = NetworkConfig(channels=8, layers=1, auxiliary=False, dropout=0.0, drop_path=0.0)
+    return WSConfig(
+        preset="digits",
+        dataset="digits",
+        budget=200,
+        supernet=SupernetConfig(channels=8, layers=1),
+        supernet_train=SupernetTrainConfig(
+            seed_pool=100, new_per_round=50, pool_size=100, epochs_per_round=8, batch_size=64,
+            eval_batch_size=512, lr=0.05, lr_min=0.001, bn="batch", augment=None,
+        ),
+        strategy_options={},
+        top_k=3,
+        rerank_network=net,
+        rerank_train=small,
+        final_network=replace(net, channels=16),
+        final_train=replace(small, epochs=30),
+    )
+
+
+def _smoke_preset() -> WSConfig:
+    # Seconds on a CPU: a correctness check of the whole pipeline, not a search.
+    tiny = TrainConfig(epochs=1, batch_size=32, eval_batch_size=256, lr=0.05, lr_min=0.0, momentum=0.9,
+                       nesterov=True, weight_decay=3e-4, grad_clip=5.0, aux_weight=0.0, augment=_NO_AUGMENT,
+                       eval_every=0)
+    net = NetworkConfig(channels=4, layers=1, auxiliary=False)
+    return WSConfig(
+        preset="smoke",
+        budget=6,
+        train_images=256,
+        val_images=128,
+        test_images=128,
+        supernet=SupernetConfig(channels=4, layers=1),
+        supernet_train=SupernetTrainConfig(
+            seed_pool=4, new_per_round=2, pool_size=4, epochs_per_round=1, batch_size=32,
+            eval_batch_size=256, lr=0.05, bn="batch", augment=None,
+        ),
+        top_k=2,
+        rerank_network=net,
+        rerank_train=tiny,
+        final_network=net,
+        final_train=tiny,
+    )
+
+
+def _paper_preset() -> WSConfig:
+    # The official NAO-WS CIFAR-10 search, renqianluo/NAO_pytorch NAO_V1/train_search.py defaults:
+    # supernet F=20 (--child_channels), N=3 (--child_layers), B=5 nodes; batch 128; SGD lr 0.025
+    # cosine to 0.001 over 200 epochs (--child_epochs), l2 3e-4, grad bound 5; pool of 600 random
+    # seed architectures (--controller_seed_arch); every 50 epochs (--child_eval_epochs) all are
+    # scored, the controller is trained and decodes 300 new ones (--controller_new_arch) from the
+    # top 100, which replace the bottom 300; at epoch 200 the top 5 are retrained 10 epochs each
+    # (train_and_evaluate_top_on_cifar10, same F/N, lr 0.025 -> 0.001) and the best one wins.
+    # 4 rounds: 600 + 3 x 300 = 1,500 architectures scored. The winner's final training is the
+    # paper's: F=36, N=6, 600 epochs, cutout, drop path, aux head (nao.train.presets "paper").
+    from nao.train.presets import get_preset
+
+    final = get_preset("paper")
+    return WSConfig(
+        preset="paper",
+        dataset="cifar10",
+        val_images=5000,
+        budget=1500,
+        supernet=SupernetConfig(channels=20, layers=3),
+        supernet_train=SupernetTrainConfig(
+            seed_pool=600, new_per_round=300, pool_size=600, epochs_per_round=50, total_epochs=200,
+            batch_size=128, eval_batch_size=500, score_images=1000, lr=0.025, lr_min=0.001,
+            weight_decay=3e-4, grad_clip=5.0, bn="batch", augment=_CIFAR_AUGMENT,
+        ),
+        # The official controller decodes the new architectures from the top 100 of the pool.
+        strategy_options={},
+        top_k=5,
+        rerank_network=NetworkConfig(channels=20, layers=3, auxiliary=False, dropout=0.0, drop_path=0.1),
+        rerank_train=TrainConfig(epochs=10, batch_size=128, eval_batch_size=500, lr=0.025, lr_min=0.001,
+                                 weight_decay=3e-4, grad_clip=5.0, aux_weight=0.0, augment=_CIFAR_AUGMENT,
+                                 eval_every=0),
+        final_network=final.network,
+        final_train=final.train,
+    )
+
+
+def _short_preset() -> WSConfig:
+    # A CIFAR-10 search sized for a few GPU hours (not tuned; no GPU was available to time it):
+    # the paper's shapes with a quarter of the pool and fewer, shorter rounds, and a 100-epoch
+    # final training at F=36, N=6.
+    paper = _paper_preset()
+    return replace(
+        paper,
+        preset="short",
+        budget=300,
+        supernet_train=replace(paper.supernet_train, seed_pool=150, new_per_round=75, pool_size=150,
+                               epochs_per_round=20, total_epochs=0),
+        top_k=3,
+        rerank_train=replace(paper.rerank_train, epochs=5),
+        final_train=replace(paper.final_train, epochs=100),
+    )
+
+
+PRESETS: dict[str, Callable[[], WSConfig]] = {
+    "digits": _digits_preset,
+    "smoke": _smoke_preset,
+    "short": _short_preset,
+    "paper": _paper_preset,
+}
+
+#: The preset used when none is named, per dataset.
+DEFAULT_PRESET = {"digits": "digits", "cifar10": "short"}
+
+
+def preset_config(name: str | None = None, dataset: str = "digits", **overrides: Any) -> WSConfig:
+    """The :class:`WSConfig` of preset ``name`` (default: per ``dataset``), with overrides.
+
+    ``None`` overrides are ignored, so CLI flags can be passed straight through.
+    """
+    if dataset not in DATASETS:
+        raise ConfigError(f"--dataset {dataset!r}: choose one of {', '.join(DATASETS)}")
+    name = name or DEFAULT_PRESET[dataset]
+    if name not in PRESETS:
+        raise ConfigError(f"unknown --preset {name!r} for a supernet search; choose one of: {', '.join(PRESETS)}")
+    cfg = replace(PRESETS[name](), dataset=dataset)
+    return replace(cfg, **{k: v for k, v in overrides.items() if v is not None})
+
+
+# -- data ------------------------------------------------------------------------------------------
+def load_splits(cfg: WSConfig) -> ImageSplits:
+    """The dataset of ``cfg`` split into train / validation / test (:class:`DataError` if impossible)."""
+    gen = torch.Generator().manual_seed(cfg.seed)
+    if cfg.dataset == "digits":
+        splits = load_digits_splits(cfg.seed, cfg.digits_fractions)
+        train, val, test = splits.train, splits.val, splits.test
+    else:
+        from nao.data.cifar import load_cifar, split_train_val
+        from nao.data.paths import data_root
+
+        data = load_cifar("cifar10", cfg.data_dir or data_root())
+        if not 0 < cfg.val_images < len(data.train):
+            raise DataError(
+                f"CIFAR-10 has {len(data.train)} training images: too few for a validation split of {cfg.val_images}"
+            )
+        train, val = split_train_val(data.train, cfg.val_images, gen)
+        test = data.test
+        splits = ImageSplits("cifar10", train, val, test, 10, _CIFAR_AUGMENT, {"source": data.source})
+    train = _first(train, cfg.train_images, gen)
+    test = _first(test, cfg.test_images, gen)
+    for name, part in (("training", train), ("validation", val), ("test", test)):
+        if len(part) == 0:
+            raise DataError(f"the {name} split of {cfg.dataset} is empty; the dataset is too small for the requested split")
+    return replace(splits, train=train, val=val, test=test,
+                   info={**splits.info, "sizes": [len(train), len(val), len(test)]})
+
+
+def _first(data: ImageSet, n: int, gen: torch.Generator) -> ImageSet:
+    """A seeded random ``n`` of ``data`` (all of it for ``n <= 0``)."""
+    if n <= 0 or n >= len(data):
+        return data
+    return data.take(torch.randperm(len(data), generator=gen)[:n])
+
+
+# -- retraining ------------------------------------------------------------------------------------
+def build_network(space: ConvCellSpace, arch: Architecture, net: NetworkConfig, num_classes: int,
+                  image_size: int, seed: int) -> CellNetwork:
+    """A stand-alone :class:`CellNetwork` for ``arch`` (checks the image can be reduced twice)."""
+    check_image_size(image_size)
+    normal, reduce = space.cells(arch)
+    net = replace(net, num_classes=num_classes, in_channels=3)
+    if net.auxiliary and image_size < 32:
+        net = replace(net, auxiliary=False)  # the auxiliary head assumes the 8x8 map of a 32x32 input
+    return CellNetwork(
+        CellSpec.from_nodes(normal, space.concat(normal)),
+        CellSpec.from_nodes(reduce, space.concat(reduce)),
+        net,
+        generator=torch.Generator().manual_seed(seed),
+    )
+
+
+def train_architecture(
+    space: ConvCellSpace, arch: Architecture, data: ImageSplits, net: NetworkConfig, train: TrainConfig,
+    runtime, train_set: ImageSet, evals: Mapping[str, ImageSet], seed: int, out_dir: Path | None = None,
+    quiet: bool = True,
+) -> dict[str, Any]:
+    """Train ``arch`` from scratch; a dict with ``status``, ``metrics``, ``seconds``, ``error``.
+
+    Out-of-memory on the device gives ``status="failed"`` instead of an exception.
+    """
+    t0 = time.perf_counter()
+    augment = train.augment if data.augment is not None else _NO_AUGMENT
+    cfg = replace(train, seed=seed, augment=augment, batch_size=min(train.batch_size, len(train_set)))
+    try:
+        model = build_network(space, arch, net, data.num_classes, data.image_size, seed)
+        result = train_classifier(model, train_set, evals, cfg, runtime, out_dir=out_dir, quiet=quiet)
+    except OutOfMemoryError as e:
+        if runtime.device.type == "cuda":
+            torch.cuda.empty_cache()
+        return {"status": "failed", "metrics": {}, "seconds": time.perf_counter() - t0,
+                "error": f"out of memory: {str(e).splitlines()[0][:200] if str(e) else 'OutOfMemoryError'}"}
+    return {"status": result.status, "metrics": result.metrics, "seconds": result.seconds, "error": result.error}
+
+
+def _concat(a: ImageSet, b: ImageSet) -> ImageSet:
+    return ImageSet(torch.cat([a.images, b.images]), torch.cat([a.labels, b.labels]))
+
+
+# -- the search --------------------------------------------------------------------------------------
+def run_ws_search(
+    cfg: WSConfig,
+    out_dir: str | Path,
+    progress: Callable[[str], None] | None = None,
+    on_result: Callable[[Result], None] | None = None,
+    quiet: bool = True,
+) -> dict[str, Any]:
+    """Run a NAO-WS search (module docstring) into ``out_dir``; returns the ``result.json`` dict.
+
+    Args:
+        cfg: the run's configuration (:func:`preset_config`).
+        out_dir: the run directory to create (must not hold a run).
+        progress: called with one human-readable line per stage (e.g. ``print``).
+        on_result: called with each supernet-scored architecture (progress bars).
+        quiet: silence the per-epoch bars of the retraining runs.
+    """
+    say = progress or (lambda line: log.info("%s", line))
+    cfg.check()
+    space = get_space(cfg.space)
+    if not isinstance(space, ConvCellSpace):
+        raise ConfigError(f"--evaluator supernet needs a conv cell space (nao-ws, nao, darts), not {cfg.space!r}")
+    runtime = make_runtime(cfg.device)
+    data = load_splits(cfg)
+    check_image_size(data.image_size)
+    sn_train = cfg.supernet_train if data.augment is not None else replace(cfg.supernet_train, augment=None)
+    evaluator = SupernetEvaluator(space, data, cfg.supernet, sn_train, runtime, seed=cfg.seed, on_round=_round_line(say))
+    rounds = evaluator.rounds_for_budget(cfg.budget)
+    if sn_train.total_epochs <= 0:
+        evaluator.schedule_epochs = rounds * sn_train.epochs_per_round
+    strategy = make_strategy(cfg.strategy, space, seed=cfg.seed, **cfg.strategy_options)
+    rundir = RunDir.create(out_dir, cfg.to_dict())
+    t0 = time.perf_counter()
+    n_tr, n_va, n_te = data.sizes()
+    say(f"NAO-WS on {data.name}: {n_tr} train / {n_va} val / {n_te} test images, space {space.name}, "
+        f"strategy {cfg.strategy}, budget {cfg.budget} ({rounds} rounds x {sn_train.epochs_per_round} supernet epochs), "
+        f"device {runtime.device}")
+    callbacks = [on_result] if on_result else []
+    with Journal(rundir.journal_path, space) as journal:
+        study = Study(space, strategy, evaluator, journal=journal, callbacks=callbacks)
+        try:
+            study.run(cfg.budget)
+        finally:
+            rundir.write_best(study.best(), space, study.n_evaluated)
+            rundir.write_json("supernet.json", {
+                "history": evaluator.history,
+                "ranking": [{"arch": space.format(a), "val_acc": s} for a, s in evaluator.ranking()],
+            })
+    search_s = time.perf_counter() - t0
+    ranking = evaluator.ranking()
+    if not ranking:
+        raise DataError(f"every architecture failed in the supernet; see {rundir.journal_path}")
+    del evaluator  # free the supernet before retraining
+
+    # Rerank the top few by brief training from scratch on the training split.
+    candidates = ranking[: cfg.top_k]
+    say(f"search done in {search_s:.0f}s: {study.n_evaluated} architectures scored; "
+        f"reranking the top {len(candidates)} by {cfg.rerank_train.epochs}-epoch training from scratch")
+    reranked = []
+    for i, (arch, score) in enumerate(candidates):
+        r = train_architecture(space, arch, data, cfg.rerank_network, cfg.rerank_train, runtime, data.train,
+                               {"val": data.val}, cfg.seed + i, quiet=quiet)
+        reranked.append({"arch": space.format(arch), "tokens": list(arch.tokens), "supernet_val_acc": score, **r})
+        shown = f"val_acc {r['metrics']['val_acc']:.4f}" if r["status"] == "ok" else f"failed ({r['error']})"
+        say(f"  rerank {i + 1}/{len(candidates)}: supernet {score:.4f} -> {shown} ({r['seconds']:.0f}s)")
+    rundir.write_json("rerank.json", reranked)
+    order = sorted((r for r in reranked if r["status"] == "ok"), key=lambda r: r["metrics"]["val_acc"], reverse=True)
+    if not order:
+        raise DataError("every reranked architecture failed to train; see rerank.json in the run directory")
+
+    # Train the winner (falling back to the runner-up if it cannot be trained) on train + val; test.
+    final, winner = None, None
+    for rec in order:
+        arch = space.make(rec["tokens"])
+        say(f"final training ({cfg.final_train.epochs} epochs, F={cfg.final_network.channels}, "
+            f"N={cfg.final_network.layers}) of {space.format(arch)}")
+        final = train_architecture(space, arch, data, cfg.final_network, cfg.final_train, runtime,
+                                   _concat(data.train, data.val), {"test": data.test}, cfg.seed,
+                                   out_dir=rundir.path / "final", quiet=quiet)
+        if final["status"] == "ok":
+            winner = rec
+            break
+        say(f"  final training failed ({final['error']}); trying the next candidate")
+    report = {
+        "winner": winner["arch"] if winner else None,
+        "winner_tokens": winner["tokens"] if winner else None,
+        "winner_official": space.format_official(space.make(winner["tokens"])) if winner and space.name in ("nao", "nao-ws") else None,
+        "rerank_val_acc": winner["metrics"]["val_acc"] if winner else None,
+        "supernet_val_acc": winner["supernet_val_acc"] if winner else None,
+        "final": {**(final or {}).get("metrics", {}), "status": (final or {}).get("status"),
+                  "seconds": (final or {}).get("seconds"), "error": (final or {}).get("error")},
+        "n_scored": study.n_evaluated,
+        "search_s": search_s,
+        "total_s": time.perf_counter() - t0,
+        "dataset": data.name,
+        "sizes": list(data.sizes()),
+    }
+    rundir.write_json("result.json", report)
+    if winner is None:
+        raise DataError(f"the winner's final training failed: {final and final['error']}")
+    say(f"winner: {report['winner']}")
+    say(f"test accuracy {report['final']['test_acc']:.4f} after {cfg.final_train.epochs} epochs "
+        f"(total {report['total_s']:.0f}s); run directory: {rundir.path}")
+    return report
+
+
+def _round_line(say: Callable[[str], None]) -> Callable[[dict[str, float]], None]:
+    def on_round(row: dict[str, float]) -> None:
+        say(f"round {row['round']}: {row['new']} new, pool {row['pool']}, supernet epoch {row['epochs']} "
+            f"(train_acc {row['train_acc']:.3f}, {row['images_per_s']:.0f} img/s), "
+            f"pool val_acc best {row['best']:.4f} / median {row['median']:.4f}, {row['seconds']:.0f}s")
+
+    return on_round
