@@ -1,0 +1,244 @@
+"""``nao train`` and ``nao evaluate``: train one architecture from scratch, score a checkpoint.
+
+``nao train --arch NAME|STRING`` takes a known name (``nao.spaces.known``: NAONet-A,
+NAONet-WS, NAONet-B, DARTS-V2) or a genotype / official NAO integer string; its space is
+``--space`` or the first cell preset that parses it. The architecture is checked before
+any data is read or model built. Training writes ``checkpoint.pt`` and ``metrics.json`` to
+``--out`` every epoch; ``--resume`` continues from there. A diverged run exits with 1.
+
+Tasks: ``--task cifar`` (default) trains on CIFAR-10/100; other tasks plug into ``TASKS``.
+
+>>> from nao.cli import build_parser
+>>> args = build_parser().parse_args(["train", "--arch", "darts-v2", "--out", "/tmp/x"])
+>>> args.task, args.dataset
+('cifar', 'cifar10')
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Callable
+from dataclasses import asdict, replace
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from nao.errors import ConfigError
+from nao.train.checkpoint import CHECKPOINT_NAME
+
+log = logging.getLogger(__name__)
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``train`` and ``evaluate`` subcommands."""
+    p = subparsers.add_parser("train", help="train one architecture from scratch (CIFAR-10/100)")
+    p.add_argument("--task", choices=sorted(TASKS), default="cifar", help="what to train (default: cifar)")
+    p.add_argument("--arch", required=True, help="known name (naonet-a, naonet-ws, naonet-b, darts-v2) or string")
+    p.add_argument("--space", default=None, help="space of a string --arch (default: try darts, nao, nao-ws)")
+    p.add_argument("--dataset", default="cifar10", choices=["cifar10", "cifar100"])
+    p.add_argument("--data-dir", default=None, help="folder holding the dataset (default: $NAO_DATA or ../shared/data)")
+    p.add_argument("--download", action="store_true", help="download the dataset if it is not in --data-dir")
+    p.add_argument("--preset", choices=["paper", "small"], default=None,
+                   help="network size and schedule (default: paper on CUDA, small on CPU)")
+    p.add_argument("--epochs", type=int, default=None)
+    p.add_argument("--channels", type=int, default=None, help="F, channels of the first stage")
+    p.add_argument("--layers", type=int, default=None, help="N, normal cells per stage")
+    p.add_argument("--batch-size", type=int, default=None)
+    p.add_argument("--lr", type=float, default=None)
+    p.add_argument("--weight-decay", type=float, default=None)
+    p.add_argument("--drop-path", type=float, default=None, help="final drop-path probability")
+    p.add_argument("--cutout", type=int, default=None, help="cutout size (0 disables)")
+    p.add_argument("--aux-weight", type=float, default=None, help="auxiliary loss weight (0 removes the head)")
+    p.add_argument("--label-smoothing", type=float, default=None)
+    p.add_argument("--subset", type=int, default=None, help="train on a seeded random subset of K images")
+    p.add_argument("--val-size", type=int, default=0, help="hold out V training images as a validation split")
+    p.add_argument("--test-subset", type=int, default=None, help="evaluate on a seeded subset of K test images")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto (default: cpu)")
+    p.add_argument("--compile", action="store_true", help="torch.compile the model (CUDA only)")
+    p.add_argument("--no-bf16", action="store_true", help="disable bf16 autocast on CUDA")
+    p.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None,
+                   help="NHWC memory format (default: on for CUDA, off for CPU)")
+    p.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: torch's choice)")
+    p.add_argument("--resume", action="store_true", help="continue from --out/checkpoint.pt")
+    p.add_argument("--out", required=True, help="run directory (checkpoint.pt, metrics.json)")
+    p.set_defaults(func=run_train)
+
+    e = subparsers.add_parser("evaluate", help="accuracy of a training checkpoint")
+    e.add_argument("--checkpoint", required=True, help="a checkpoint.pt written by nao train")
+    e.add_argument("--data-dir", default=None, help="folder holding the dataset (default: $NAO_DATA or ../shared/data)")
+    e.add_argument("--split", choices=["test", "train"], default="test")
+    e.add_argument("--device", default="cpu")
+    e.add_argument("--batch-size", type=int, default=500)
+    e.add_argument("--subset", type=int, default=None, help="score only the first K images of the split")
+    e.set_defaults(func=run_evaluate)
+
+
+def run_train(args: argparse.Namespace) -> int:
+    """Dispatch ``nao train`` on ``--task``."""
+    return TASKS[args.task](args)
+
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    """Dispatch ``nao evaluate`` on the task recorded in the checkpoint."""
+    from nao.train.checkpoint import load_checkpoint
+
+    state = load_checkpoint(args.checkpoint)
+    task = state.get("meta", {}).get("task", "cifar")
+    if task not in EVALUATE_TASKS:
+        raise ConfigError(f"{args.checkpoint}: checkpoint of task {task!r}, which nao evaluate cannot score")
+    return EVALUATE_TASKS[task](args, state)
+
+
+# -- cifar ---------------------------------------------------------------------------------
+def _check_positive(**values: int | float | None) -> None:
+    for name, v in values.items():
+        if v is not None and v <= 0:
+            raise ConfigError(f"--{name.replace('_', '-')} must be positive, got {v}")
+
+
+def _check_out_dir(out: Path, resume: bool) -> None:
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out} exists and is not a directory")
+    if (out / CHECKPOINT_NAME).exists() and not resume:
+        raise ConfigError(f"--out {out} already holds {CHECKPOINT_NAME}; pass --resume or choose another --out")
+
+
+def cifar_configs(args: argparse.Namespace, runtime_device: str) -> tuple[Any, Any, str]:
+    """(NetworkConfig, TrainConfig, preset name) from ``--preset`` and the override flags."""
+    from nao.train.presets import get_preset
+
+    preset_name = args.preset or ("paper" if runtime_device.startswith("cuda") else "small")
+    preset = get_preset(preset_name)
+    net = preset.network
+    net = replace(
+        net,
+        channels=args.channels or net.channels,
+        layers=args.layers or net.layers,
+        num_classes=100 if args.dataset == "cifar100" else 10,
+        drop_path=net.drop_path if args.drop_path is None else args.drop_path,
+        auxiliary=net.auxiliary if args.aux_weight is None else args.aux_weight > 0,
+    )
+    tc = preset.train
+    aug = tc.augment if args.cutout is None else replace(tc.augment, cutout=args.cutout)
+    tc = replace(
+        tc,
+        epochs=args.epochs or tc.epochs,
+        batch_size=args.batch_size or tc.batch_size,
+        lr=tc.lr if args.lr is None else args.lr,
+        weight_decay=tc.weight_decay if args.weight_decay is None else args.weight_decay,
+        aux_weight=tc.aux_weight if args.aux_weight is None else args.aux_weight,
+        label_smoothing=tc.label_smoothing if args.label_smoothing is None else args.label_smoothing,
+        augment=aug,
+        seed=args.seed,
+    )
+    return net, tc, preset_name
+
+
+def run_cifar(args: argparse.Namespace) -> int:
+    """Train ``--arch`` on CIFAR-10/100; exit 0 when done, 1 when the run diverged."""
+    from nao.data.cifar import load_cifar, split_train_val, subset
+    from nao.data.paths import data_root
+    from nao.nn.network import build_network, count_flops, count_parameters
+    from nao.spaces.known import resolve_arch
+    from nao.train.classifier import make_runtime, train_classifier
+
+    # Validate everything cheap first: the architecture, the flags, the output directory.
+    space, arch = resolve_arch(args.arch, args.space)
+    _check_positive(epochs=args.epochs, channels=args.channels, layers=args.layers, batch_size=args.batch_size,
+                    subset=args.subset, test_subset=args.test_subset, lr=args.lr)
+    if args.val_size < 0:
+        raise ConfigError(f"--val-size must be >= 0, got {args.val_size}")
+    if args.threads is not None:
+        _check_positive(threads=args.threads)
+        torch.set_num_threads(args.threads)  # process-wide, chosen once at the top of the program
+    runtime = make_runtime(args.device, bf16=not args.no_bf16, channels_last=args.channels_last, compile=args.compile)
+    net_cfg, train_cfg, preset_name = cifar_configs(args, str(runtime.device))
+    out = Path(args.out)
+    _check_out_dir(out, args.resume)
+    arch_text = space.format(arch)
+    if args.resume and (out / CHECKPOINT_NAME).exists():
+        _check_resume_matches(out / CHECKPOINT_NAME, space.name, arch_text, args.dataset)
+
+    data = load_cifar(args.dataset, args.data_dir or data_root(), download=args.download)
+    gen = torch.Generator().manual_seed(args.seed)
+    train = data.train if args.subset is None else subset(data.train, args.subset, gen)
+    evals = {}
+    if args.val_size:
+        train, evals["val"] = split_train_val(train, args.val_size, gen)
+    evals["test"] = data.test if args.test_subset is None else subset(data.test, args.test_subset, gen)
+    model = build_network(space, arch, net_cfg, torch.Generator().manual_seed(args.seed))
+    params, flops = count_parameters(model), count_flops(model)
+    meta = {
+        "task": "cifar",
+        "space": space.name,
+        "arch": arch_text,
+        "network": asdict(net_cfg),
+        "dataset": args.dataset,
+        "preset": preset_name,
+        "train_images": len(train),
+        "test_images": len(evals["test"]),
+        "params": params,
+        "flops": flops,
+        "device": str(runtime.device),
+    }
+    log.info("%s in %s: %.3fM params, %.1fM multiply-adds; %d training images on %s",
+             args.arch, space.name, params / 1e6, flops / 1e6, len(train), runtime.device)
+    quiet = bool(getattr(args, "quiet", False))
+    result = train_classifier(model, train, evals, train_cfg, runtime, out, args.resume, meta, quiet)
+    summary = {"status": result.status, "epochs": result.epochs_done, **{k: round(v, 4) for k, v in result.metrics.items()}}
+    print(json.dumps(summary))
+    if not result.ok:
+        print(f"nao train: failed: {result.error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _check_resume_matches(path: Path, space: str, arch_text: str, dataset: str) -> None:
+    from nao.train.checkpoint import load_checkpoint
+
+    meta = load_checkpoint(path).get("meta", {})
+    if (meta.get("space"), meta.get("arch"), meta.get("dataset")) != (space, arch_text, dataset):
+        raise ConfigError(
+            f"--resume: {path} was trained with {meta.get('arch')} ({meta.get('space')}) on {meta.get('dataset')}, "
+            f"not this --arch/--dataset"
+        )
+
+
+def evaluate_cifar(args: argparse.Namespace, state: dict[str, Any]) -> int:
+    """Score a CIFAR checkpoint on ``--split`` and print a JSON line."""
+    from nao.data.cifar import load_cifar
+    from nao.data.paths import data_root
+    from nao.nn.network import NetworkConfig, build_network
+    from nao.spaces import get_space
+    from nao.train.classifier import evaluate, make_runtime
+
+    meta = state["meta"]
+    try:
+        space = get_space(meta["space"])
+        arch = space.parse(meta["arch"])
+        cfg = NetworkConfig(**meta["network"])
+    except KeyError as e:
+        raise ConfigError(f"{args.checkpoint}: checkpoint metadata lacks {e}") from None
+    model = build_network(space, arch, cfg)
+    model.load_state_dict(state["model"])
+    runtime = make_runtime(args.device)
+    data = load_cifar(meta["dataset"], args.data_dir or data_root())
+    split = data.test if args.split == "test" else data.train
+    if args.subset is not None:
+        _check_positive(subset=args.subset)
+        split = split.take(torch.arange(min(args.subset, len(split))))
+    loss, acc = evaluate(model.to(runtime.device), split.to(runtime.device), runtime, args.batch_size)
+    print(json.dumps({"checkpoint": str(args.checkpoint), "split": args.split, f"{args.split}_acc": round(acc, 4),
+                      f"{args.split}_loss": round(loss, 4), "images": len(split), "epochs": state.get("epoch")}))
+    return 0
+
+
+#: ``--task`` name -> runner. Other tasks (e.g. a PTB language model) add themselves here.
+TASKS: dict[str, Callable[[argparse.Namespace], int]] = {"cifar": run_cifar}
+#: task recorded in a checkpoint -> scorer for ``nao evaluate``.
+EVALUATE_TASKS: dict[str, Callable[[argparse.Namespace, dict[str, Any]], int]] = {"cifar": evaluate_cifar}
