@@ -1,0 +1,125 @@
+"""Training the controller on (architecture, score) pairs.
+
+Targets are normalised per fit (min-max as the official code, or by rank); every epoch
+each architecture may be replaced by a random equivalent encoding (``space.augment``), so
+the controller learns the space's symmetries.
+
+>>> import numpy as np
+>>> from nao.spaces import get_space
+>>> from nao.controller.config import ControllerConfig
+>>> from nao.controller.model import EncoderPredictorDecoder
+>>> space = get_space("nb201")
+>>> rng = np.random.default_rng(0)
+>>> archs = [space.sample(rng) for _ in range(20)]
+>>> model = EncoderPredictorDecoder(space, ControllerConfig(hidden_size=16, embedding_size=8, mlp_hidden_size=16))
+>>> losses = fit(model, archs, [sum(a.tokens) for a in archs], rng, epochs=5)
+>>> len(losses)
+5
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+from nao.controller.model import EncoderPredictorDecoder, as_tokens
+from nao.spaces.base import Architecture, SearchSpace
+
+# Gradient steps a default fit takes (epochs are derived from it and the data size), and
+# the bounds on the resulting epochs. A fixed step count rather than a fixed epoch count
+# keeps the cost of a fit roughly proportional to the number of tokens seen.
+_DEFAULT_STEPS = 1200
+_MIN_EPOCHS, _MAX_EPOCHS = 50, 1000
+
+
+def default_epochs(n_archs: int, batch_size: int) -> int:
+    """Epochs of a default fit: about ``_DEFAULT_STEPS`` gradient steps, within bounds."""
+    batches = max(1, -(-n_archs // batch_size))
+    return int(np.clip(round(_DEFAULT_STEPS / batches), _MIN_EPOCHS, _MAX_EPOCHS))
+
+
+def normalize_targets(values: Sequence[float] | np.ndarray, transform: str = "minmax") -> np.ndarray:
+    """Map scores to [0, 1]: ``"minmax"`` scales linearly, ``"rank"`` uses average ranks.
+
+    A constant input maps to 0.5 everywhere (nothing to rank).
+    """
+    v = np.asarray(values, dtype=float)
+    if v.size == 0:
+        return v
+    if transform == "rank":
+        if v.size == 1:
+            return np.full(1, 0.5)
+        order = np.argsort(v, kind="stable")
+        ranks = np.empty(v.size)
+        ranks[order] = np.arange(v.size)
+        for value in np.unique(v):  # ties share their mean rank
+            tied = v == value
+            ranks[tied] = ranks[tied].mean()
+        return ranks / (v.size - 1)
+    lo, hi = float(v.min()), float(v.max())
+    if hi - lo <= 0:
+        return np.full(v.size, 0.5)
+    return (v - lo) / (hi - lo)
+
+
+def make_optimizer(model: EncoderPredictorDecoder) -> torch.optim.Optimizer:
+    """Adam with the config's learning rate and weight decay."""
+    return torch.optim.Adam(model.parameters(), lr=model.cfg.lr, weight_decay=model.cfg.weight_decay)
+
+
+def _has_augment(space: SearchSpace) -> bool:
+    return type(space).augment is not SearchSpace.augment
+
+
+def fit(
+    model: EncoderPredictorDecoder,
+    archs: Sequence[Architecture],
+    values: Sequence[float] | np.ndarray,
+    rng: np.random.Generator,
+    epochs: int | None = None,
+    optimizer: torch.optim.Optimizer | None = None,
+    normalized: bool = False,
+) -> list[float]:
+    """Train ``model`` on ``archs`` with raw scores ``values``; returns the mean loss per epoch.
+
+    Args:
+        model: the controller (trained in place; pass the same one again to warm-start).
+        archs: training architectures.
+        values: their scores (higher is better), normalised here unless ``normalized``.
+        rng: drives shuffling, augmentation and (through a local torch seed) dropout.
+        epochs: overrides ``model.cfg.epochs`` / :func:`default_epochs`.
+        optimizer: reuse an optimizer across fits (default: a fresh Adam).
+    """
+    cfg, space = model.cfg, model.space
+    if len(archs) != len(values):
+        raise ValueError(f"{len(archs)} architectures but {len(values)} values")
+    if not archs:
+        return []
+    targets = np.asarray(values, dtype=float) if normalized else normalize_targets(values, cfg.target_transform)
+    y = torch.as_tensor(targets, dtype=torch.float32, device=model.device)
+    base = as_tokens(archs, model.device)
+    n_epochs = epochs or cfg.epochs or default_epochs(len(archs), cfg.batch_size)
+    opt = optimizer or make_optimizer(model)
+    augment = cfg.augment and _has_augment(space)
+    losses: list[float] = []
+    model.train()
+    cuda = [model.device] if model.device.type == "cuda" else []
+    with torch.random.fork_rng(devices=cuda):
+        torch.manual_seed(int(rng.integers(2**63 - 1)))  # dropout draws from this local seed
+        for _ in range(n_epochs):
+            tokens = as_tokens([space.augment(a, rng) for a in archs], model.device) if augment else base
+            order = torch.as_tensor(rng.permutation(len(archs)), device=model.device)
+            total = torch.zeros((), device=model.device)
+            for start in range(0, len(archs), cfg.batch_size):
+                idx = order[start : start + cfg.batch_size]
+                loss = model.loss(tokens[idx], y[idx])
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+                opt.step()
+                total += loss.detach() * len(idx)
+            losses.append(float(total) / len(archs))
+    model.eval()
+    return losses

@@ -1,0 +1,212 @@
+"""The NAO strategy: fit the encoder-predictor-decoder, improve the best architectures, repeat.
+
+A round fits an ensemble of controllers on every architecture evaluated so far (targets
+normalised per round), moves the top-k architectures' encoder states along each
+predictor's gradient with growing step sizes until enough new architectures are decoded,
+ranks the decoded candidates by the ensemble's mean prediction and proposes the best
+``per_round``. The first proposals are a random seed pool. Controllers are warm-started
+from the previous round (the official code also keeps one controller across iterations).
+
+>>> from nao.spaces import get_space
+>>> s = NAOStrategy(get_space("nb201"), seed=0, seed_archs=4)
+>>> len(s.ask(10))  # the seed pool first
+4
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from nao.controller.config import ControllerConfig, for_space
+from nao.controller.fit import fit, make_optimizer
+from nao.controller.generate import improve_candidates
+from nao.controller.model import EncoderPredictorDecoder, as_tokens
+from nao.errors import ConfigError
+from nao.registry import STRATEGIES
+from nao.results import Result
+from nao.spaces.base import Architecture, SearchSpace
+from nao.strategies.base import Strategy
+
+
+@dataclass
+class _Record:
+    order: int  # position in proposal order: training data never depends on tell chunking
+    arch: Architecture
+    value: float | None = None  # None until told; -inf for failed evaluations
+
+
+@contextmanager
+def _torch_threads(n: int | None) -> Iterator[None]:
+    """Run the block with ``n`` intra-op threads (tiny models are fastest on one)."""
+    if n is None:
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+@STRATEGIES.register("nao")
+class NAOStrategy(Strategy):
+    """Neural Architecture Optimization as an ask/tell strategy.
+
+    Args:
+        space: the search space.
+        seed: seeds every random choice (sampling, initialisation, shuffling, dropout).
+        seed_archs: random architectures evaluated before the first controller fit.
+        per_round: architectures proposed per round (the best-predicted candidates).
+        top_k: best evaluated architectures whose embeddings are improved each round.
+        candidates: new architectures each controller must decode per round before ranking.
+        ensemble: controllers trained per round (different initialisations).
+        controller: :class:`ControllerConfig` or dict of overrides of the space's default
+            (:func:`nao.controller.config.for_space`).
+        fit_epochs: epochs of the first fit (None: the config's / size-scaled default).
+        refit_epochs: epochs of later, warm-started fits (None: same as the first).
+        warm_start: continue training the previous round's controllers instead of new ones.
+        device: where the controllers live.
+        threads: torch intra-op threads while fitting/decoding (None: leave torch's setting).
+    """
+
+    def __init__(
+        self,
+        space: SearchSpace,
+        seed: int = 0,
+        *,
+        seed_archs: int = 20,
+        per_round: int = 10,
+        top_k: int = 10,
+        candidates: int = 100,
+        ensemble: int = 3,
+        controller: ControllerConfig | dict[str, Any] | None = None,
+        fit_epochs: int | None = None,
+        refit_epochs: int | None = None,
+        warm_start: bool = True,
+        device: str = "cpu",
+        threads: int | None = 1,
+    ) -> None:
+        super().__init__(space, seed)
+        for name, value in (("seed_archs", seed_archs), ("per_round", per_round), ("top_k", top_k),
+                            ("candidates", candidates), ("ensemble", ensemble)):
+            if int(value) < 1:
+                raise ConfigError(f"nao strategy option {name} must be >= 1, got {value}")
+        if isinstance(controller, dict):
+            controller = for_space(space).with_(**controller)
+        self.cfg = controller or for_space(space)
+        self.seed_archs, self.per_round, self.top_k = int(seed_archs), int(per_round), int(top_k)
+        self.candidates, self.ensemble = int(candidates), int(ensemble)
+        self.fit_epochs, self.refit_epochs, self.warm_start = fit_epochs, refit_epochs, warm_start
+        self.device, self.threads = device, threads
+        self._records: dict[Hashable, _Record] = {}
+        self._queue: list[Architecture] = []
+        self._models: list[EncoderPredictorDecoder] = []
+        self._optimizers: list[torch.optim.Optimizer] = []
+        self._predicted: dict[Hashable, float] = {}  # key -> prediction made when it was proposed
+        self.rounds = 0
+        self.last_fit_predictions: list[tuple[Architecture, float, float]] = []
+
+    # -- ask / tell ----------------------------------------------------------------------------
+    def ask(self, n: int) -> list[Architecture]:
+        if not self._queue and not self._outstanding():
+            self._queue = self._next_batch()
+        out, self._queue = self._queue[:n], self._queue[n:]
+        for arch in out:
+            self._note(arch)
+        return out
+
+    def tell(self, results: Sequence[Result]) -> None:
+        for r in results:
+            rec = self._note(r.arch)
+            rec.value = self.score(r)
+
+    # -- state -----------------------------------------------------------------------------
+    @property
+    def history_predictions(self) -> list[tuple[Architecture, float, float]]:
+        """(arch, predicted, true) for every controller proposal evaluated so far.
+
+        ``predicted`` is in the controllers' normalised target scale of the round that
+        proposed it (only its order is meaningful); ``true`` is the evaluated score.
+        """
+        out = []
+        for key, pred in self._predicted.items():
+            rec = self._records.get(key)
+            if rec is not None and rec.value is not None and np.isfinite(rec.value):
+                out.append((rec.arch, pred, rec.value))
+        return out
+
+    def _note(self, arch: Architecture) -> _Record:
+        key = self.space.key(arch)
+        if key not in self._records:
+            self._records[key] = _Record(len(self._records), arch)
+        return self._records[key]
+
+    def _outstanding(self) -> bool:
+        return any(r.value is None for r in self._records.values())
+
+    def _evaluated(self) -> tuple[list[Architecture], np.ndarray]:
+        recs = sorted((r for r in self._records.values() if r.value is not None and np.isfinite(r.value)),
+                      key=lambda r: r.order)
+        return [r.arch for r in recs], np.array([r.value for r in recs], dtype=float)
+
+    # -- rounds ----------------------------------------------------------------------------
+    def _next_batch(self) -> list[Architecture]:
+        n_seed = self.seed_archs - len(self._records)
+        if n_seed > 0:
+            return self._random_unseen(n_seed, set())
+        archs, values = self._evaluated()
+        if len(archs) < 2:  # nothing to learn from yet (failures): keep exploring
+            return self._random_unseen(self.per_round, set())
+        with _torch_threads(self.threads):
+            self._fit(archs, values)
+            batch = self._propose(archs, values)
+        self.rounds += 1
+        return batch
+
+    def _fit(self, archs: list[Architecture], values: np.ndarray) -> None:
+        first = not self._models or not self.warm_start
+        if first:
+            self._models = [
+                EncoderPredictorDecoder(self.space, self.cfg, seed=int(self.rng.integers(2**31)), device=self.device)
+                for _ in range(self.ensemble)
+            ]
+            self._optimizers = [make_optimizer(m) for m in self._models]
+        epochs = self.fit_epochs if first else (self.refit_epochs or self.fit_epochs)
+        for model, opt in zip(self._models, self._optimizers):
+            fit(model, archs, values, self.rng, epochs=epochs, optimizer=opt)
+        preds = np.mean([m.predict(as_tokens(archs, m.device)).cpu().numpy() for m in self._models], axis=0)
+        self.last_fit_predictions = [(a, float(p), float(v)) for a, p, v in zip(archs, preds, values)]
+
+    def _propose(self, archs: list[Architecture], values: np.ndarray) -> list[Architecture]:
+        seen = set(self._records)
+        order = np.argsort(-values, kind="stable")
+        top = [archs[i] for i in order[: self.top_k]]
+        cands = improve_candidates(self._models, top, self.candidates, seen)
+        batch = [c.arch for c in cands[: self.per_round]]
+        for c in cands[: self.per_round]:
+            self._predicted[self.space.key(c.arch)] = c.predicted
+        if len(batch) < self.per_round:  # the decoder ran dry (tiny or exhausted space): explore
+            taken = seen | {self.space.key(a) for a in batch}
+            batch += self._random_unseen(self.per_round - len(batch), taken)
+        return batch
+
+    def _random_unseen(self, n: int, taken: set[Hashable]) -> list[Architecture]:
+        """Up to ``n`` random architectures whose keys are neither recorded nor in ``taken``."""
+        taken = set(taken) | set(self._records)
+        out: list[Architecture] = []
+        tries = 0
+        while len(out) < n and tries < 100 * n + 1000:
+            tries += 1
+            arch = self.space.sample(self.rng)
+            key = self.space.key(arch)
+            if key not in taken:
+                taken.add(key)
+                out.append(arch)
+        return out
