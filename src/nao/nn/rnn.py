@@ -86,7 +86,12 @@ class ModelConfig:
                 raise ConfigError(f"{name} must be in [0, 1), got {p}")
 
 
-# -- dropout helpers (explicit generator, no global RNG) ---------------------------------------
+# -- random draws (explicit generator, no global RNG) ------------------------------------------
+def _uniform(shape: tuple[int, ...], generator: torch.Generator | None) -> torch.Tensor:
+    """``U(-INIT_RANGE, INIT_RANGE)`` weights drawn on the CPU from ``generator``."""
+    return torch.empty(shape).uniform_(-INIT_RANGE, INIT_RANGE, generator=generator)
+
+
 def _keep_mask(shape: tuple[int, ...], p: float, like: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
     """A ``{0, 1/(1-p)}`` mask drawn from ``generator``."""
     keep = 1.0 - p
@@ -125,6 +130,11 @@ class Level:
     inputs: tuple[int, ...]
     groups: tuple[tuple[str, int, int], ...]
     concat_pos: tuple[int, ...]
+
+    @property
+    def shared_input(self) -> int | None:
+        """The one node every node of the level reads, if there is one (then one wide matmul)."""
+        return self.inputs[0] if len(set(self.inputs)) == 1 else None
 
 
 @dataclass(frozen=True)
@@ -181,43 +191,68 @@ def cell_step(
         h: ``(B, H)`` previous state.
         h_mask: ``(B, H)`` variational mask on node inputs, or ``None``.
         w_h0: ``(H, 2H)`` recurrent half of ``W0``.
-        w_levels: per level, ``(k, H, 2H)`` weights of its nodes.
+        w_levels: per level, its nodes' weights from :func:`level_weights`: ``(H, k*2H)`` when
+            the level has a shared input, else ``(k, H, 2H)``.
     """
-    hidden = h.size(1)
+    B, hidden = h.shape
     ch0 = xw + (h if h_mask is None else h * h_mask) @ w_h0  # (B, 2H)
     c0, g0 = ch0.split(hidden, dim=-1)
-    states: list[torch.Tensor | None] = [None] * (plan.steps + 1)
-    states[0] = h + torch.sigmoid(c0) * (torch.tanh(g0) - h)
+    states: list[torch.Tensor] = [h + torch.sigmoid(c0) * (torch.tanh(g0) - h)]
+    states += [h] * plan.steps  # placeholders, each overwritten before it is read
     total: torch.Tensor | None = None
     for level, w in zip(plan.levels, w_levels):
-        prev = torch.stack([states[j] for j in level.inputs])  # k x (B, H) -> (k, B, H)
-        masked = prev if h_mask is None else prev * h_mask
-        ch = torch.bmm(masked, w)  # (k, B, H) @ (k, H, 2H) -> (k, B, 2H)
+        k = len(level.nodes)
+        j = level.shared_input
+        if j is not None:
+            prev = states[j].unsqueeze(0)  # (B, H) -> (1, B, H), broadcast over the level
+            masked = states[j] if h_mask is None else states[j] * h_mask
+            ch = (masked @ w).view(B, k, 2 * hidden).transpose(0, 1)  # (B, k*2H) -> (k, B, 2H)
+        else:
+            prev = torch.stack([states[i] for i in level.inputs])  # k x (B, H) -> (k, B, H)
+            ch = torch.bmm(prev if h_mask is None else prev * h_mask, w)  # (k, B, H) @ (k, H, 2H)
         c, g = ch.split(hidden, dim=-1)
         if len(level.groups) == 1:
             g = _ACT_FNS[level.groups[0][0]](g)
         else:
             g = torch.cat([_ACT_FNS[a](g[s:e]) for a, s, e in level.groups])
         s = prev + torch.sigmoid(c) * (g - prev)  # (k, B, H)
-        for k, node in enumerate(level.nodes):
-            states[node] = s[k]
+        # unbind, not s[k]: its backward stacks instead of filling a zero tensor per node.
+        for node, state in zip(level.nodes, s.unbind(0)):
+            states[node] = state
         if level.concat_pos:
-            part = s.sum(0) if len(level.concat_pos) == len(level.nodes) else s[list(level.concat_pos)].sum(0)
+            part = s.sum(0) if len(level.concat_pos) == k else sum(states[level.nodes[p]] for p in level.concat_pos)
             total = part if total is None else total + part
     assert total is not None
     return total / len(plan.concat)
+
+
+def level_weights(plan: CellPlan, node_w: torch.Tensor) -> list[torch.Tensor]:
+    """Per-level weights for :func:`cell_step` from ``(steps, H, 2H)`` node weights.
+
+    One gather and one split per sequence (not per step): their backward passes are a
+    single scatter and a concatenation.
+    """
+    order = [i - 1 for level in plan.levels for i in level.nodes]
+    parts = node_w[order].split([len(level.nodes) for level in plan.levels])  # (steps, H, 2H) -> k_l x ...
+    out = []
+    for level, w in zip(plan.levels, parts):
+        if level.shared_input is not None:
+            k, H, H2 = w.shape
+            w = w.permute(1, 0, 2).reshape(H, k * H2)  # (k, H, 2H) -> (H, k*2H): one wide matmul
+        out.append(w)
+    return out
 
 
 # -- cells -------------------------------------------------------------------------------------
 class _CellBase(nn.Module):
     """Shared parts of the fixed and the weight-sharing cell: W0 and the time loop."""
 
-    def __init__(self, cfg: ModelConfig) -> None:
+    def __init__(self, cfg: ModelConfig, generator: torch.Generator | None = None) -> None:
         super().__init__()
         self.cfg = cfg
         h, e = cfg.hidden_size, cfg.emb_size
-        self.w_x = nn.Parameter(torch.empty(e, 2 * h).uniform_(-INIT_RANGE, INIT_RANGE))
-        self.w_h0 = nn.Parameter(torch.empty(h, 2 * h).uniform_(-INIT_RANGE, INIT_RANGE))
+        self.w_x = nn.Parameter(_uniform((e, 2 * h), generator))
+        self.w_h0 = nn.Parameter(_uniform((h, 2 * h), generator))
         self._step: Callable[..., torch.Tensor] = cell_step
 
     def init_hidden(self, batch_size: int) -> torch.Tensor:
@@ -246,11 +281,10 @@ class _CellBase(nn.Module):
         xw = (x.reshape(T * B, E) @ self.w_x).view(T, B, -1)  # (T, B, E) -> (T*B, E) -> (T, B, 2H)
         w_h0 = self._drop_w(self.w_h0, generator)
         node_w = self._drop_w(node_w, generator)
-        # Gather each level's weights once per sequence, not once per time step.
-        w_levels = [node_w[[i - 1 for i in level.nodes]] for level in plan.levels]
+        w_levels = level_weights(plan, node_w)  # once per sequence, not per time step
         outs = []
-        for t in range(T):
-            h = self._step(plan, xw[t], h, h_mask, w_h0, w_levels)
+        for xw_t in xw.unbind(0):  # unbind, not xw[t]: one stack in backward instead of T zero fills
+            h = self._step(plan, xw_t, h, h_mask, w_h0, w_levels)
             outs.append(h)
         return torch.stack(outs), h  # T x (B, H) -> (T, B, H)
 
@@ -258,12 +292,12 @@ class _CellBase(nn.Module):
 class RecurrentCell(_CellBase):
     """The searched cell with a fixed genotype and private weights per node."""
 
-    def __init__(self, cfg: ModelConfig, genotype: RecurrentGenotype) -> None:
-        super().__init__(cfg)
+    def __init__(self, cfg: ModelConfig, genotype: RecurrentGenotype, generator: torch.Generator | None = None) -> None:
+        super().__init__(cfg, generator)
         self.genotype = genotype
         self.plan = make_plan(genotype)
         h = cfg.hidden_size
-        self.w_nodes = nn.Parameter(torch.empty(genotype.steps, h, 2 * h).uniform_(-INIT_RANGE, INIT_RANGE))
+        self.w_nodes = nn.Parameter(_uniform((genotype.steps, h, 2 * h), generator))
 
     def compile_step(self, **kwargs: Any) -> None:
         """Opt-in: ``torch.compile`` the per-step function (the plan is fixed, so it compiles once)."""
@@ -295,13 +329,15 @@ def block_index(node: int, inp: int, act: str, share: str) -> int:
 class SharedCell(_CellBase):
     """The weight-sharing cell: runs any genotype of ``steps`` nodes with one bank of blocks."""
 
-    def __init__(self, cfg: ModelConfig, steps: int, share: str = "node_input_act") -> None:
-        super().__init__(cfg)
+    def __init__(
+        self, cfg: ModelConfig, steps: int, share: str = "node_input_act", generator: torch.Generator | None = None
+    ) -> None:
+        super().__init__(cfg, generator)
         if share not in SHARE_MODES:
             raise ConfigError(f"unknown weight sharing {share!r}; choose one of {', '.join(SHARE_MODES)}")
         self.steps, self.share = steps, share
         h = cfg.hidden_size
-        self.bank = nn.Parameter(torch.empty(block_count(steps, share), h, 2 * h).uniform_(-INIT_RANGE, INIT_RANGE))
+        self.bank = nn.Parameter(_uniform((block_count(steps, share), h, 2 * h), generator))
         self._plans: dict[RecurrentGenotype, tuple[CellPlan, torch.Tensor]] = {}
 
     def _plan(self, genotype: RecurrentGenotype) -> tuple[CellPlan, torch.Tensor]:
@@ -329,12 +365,13 @@ class LSTMCell(nn.Module):
     fused kernel has no hook for them; embedding/locked dropouts still apply.
     """
 
-    def __init__(self, cfg: ModelConfig) -> None:
+    def __init__(self, cfg: ModelConfig, generator: torch.Generator | None = None) -> None:
         super().__init__()
         self.cfg = cfg
         self.lstm = nn.LSTM(cfg.emb_size, cfg.hidden_size)
-        for p in self.lstm.parameters():
-            nn.init.uniform_(p, -INIT_RANGE, INIT_RANGE)
+        with torch.no_grad():
+            for p in self.lstm.parameters():
+                p.copy_(_uniform(tuple(p.shape), generator))
 
     def init_hidden(self, batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
         z = self.lstm.weight_hh_l0.new_zeros(1, batch_size, self.cfg.hidden_size)
@@ -350,15 +387,16 @@ class LSTMCell(nn.Module):
 class RNNLanguageModel(nn.Module):
     """Embedding -> recurrent cell -> tied decoder, with AWD-LSTM-style dropouts."""
 
-    def __init__(self, cfg: ModelConfig, vocab_size: int, cell: nn.Module) -> None:
+    def __init__(self, cfg: ModelConfig, vocab_size: int, cell: nn.Module, generator: torch.Generator | None = None) -> None:
         super().__init__()
         self.cfg = cfg
         self.vocab_size = vocab_size
         self.encoder = nn.Embedding(vocab_size, cfg.emb_size)
         self.cell = cell
         self.decoder = nn.Linear(cfg.hidden_size, vocab_size)
-        nn.init.uniform_(self.encoder.weight, -INIT_RANGE, INIT_RANGE)
-        nn.init.zeros_(self.decoder.bias)
+        with torch.no_grad():
+            self.encoder.weight.copy_(_uniform((vocab_size, cfg.emb_size), generator))
+            self.decoder.bias.zero_()
         self.decoder.weight = self.encoder.weight  # tied (Press & Wolf 2017; Inan et al. 2017)
 
     def init_hidden(self, batch_size: int) -> Any:
@@ -387,19 +425,22 @@ def build_model(
     cell: str = "nao",
     steps: int | None = None,
     share: str = "node_input_act",
+    seed: int = 0,
 ) -> RNNLanguageModel:
     """A language model with a fixed searched cell (``cell="nao"``, needs ``genotype``),
-    the weight-sharing supernet (``"supernet"``, needs ``steps``) or an LSTM (``"lstm"``)."""
+    the weight-sharing supernet (``"supernet"``, needs ``steps``) or an LSTM (``"lstm"``).
+    ``seed`` seeds the weight initialisation (a private generator; the global RNG is untouched)."""
+    g = torch.Generator().manual_seed(seed)
     if cell == "nao":
         if genotype is None:
             raise ConfigError("cell 'nao' needs a genotype")
-        return RNNLanguageModel(cfg, vocab_size, RecurrentCell(cfg, genotype))
+        return RNNLanguageModel(cfg, vocab_size, RecurrentCell(cfg, genotype, g), g)
     if cell == "supernet":
         if steps is None:
             raise ConfigError("cell 'supernet' needs the number of steps")
-        return RNNLanguageModel(cfg, vocab_size, SharedCell(cfg, steps, share))
+        return RNNLanguageModel(cfg, vocab_size, SharedCell(cfg, steps, share, g), g)
     if cell == "lstm":
-        return RNNLanguageModel(cfg, vocab_size, LSTMCell(cfg))
+        return RNNLanguageModel(cfg, vocab_size, LSTMCell(cfg, g), g)
     raise ConfigError(f"unknown cell {cell!r}; choose nao, supernet or lstm")
 
 
@@ -432,6 +473,7 @@ __all__ = [
     "count_parameters",
     "detach_hidden",
     "embedding_dropout",
+    "level_weights",
     "locked_dropout",
     "make_plan",
 ]
