@@ -66,6 +66,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: torch's choice)")
     p.add_argument("--resume", action="store_true", help="continue from --out/checkpoint.pt")
     p.add_argument("--out", required=True, help="run directory (checkpoint.pt, metrics.json)")
+    from nao.cli.lm import add_lm_train_args  # --task ptb flags (the shared ones above are reused)
+
+    add_lm_train_args(p)
     p.set_defaults(func=run_train)
 
     e = subparsers.add_parser("evaluate", help="accuracy of a training checkpoint")
@@ -238,7 +241,19 @@ def evaluate_cifar(args: argparse.Namespace, state: dict[str, Any]) -> int:
     return 0
 
 
+def _run_ptb(args: argparse.Namespace) -> int:
+    from nao.cli.lm import run_lm_train  # PTB / WikiText-2 language model (nao.cli.lm)
+
+    return run_lm_train(args)
+
+
+def _evaluate_ptb(args: argparse.Namespace, state: dict[str, Any]) -> int:
+    from nao.cli.lm import evaluate_ptb
+
+    return evaluate_ptb(args, state)
+
+
 #: ``--task`` name -> runner. Other tasks (e.g. a PTB language model) add themselves here.
-TASKS: dict[str, Callable[[argparse.Namespace], int]] = {"cifar": run_cifar}
+TASKS: dict[str, Callable[[argparse.Namespace], int]] = {"cifar": run_cifar, "ptb": _run_ptb}
 #: task recorded in a checkpoint -> scorer for ``nao evaluate``.
-EVALUATE_TASKS: dict[str, Callable[[argparse.Namespace, dict[str, Any]], int]] = {"cifar": evaluate_cifar}
+EVALUATE_TASKS: dict[str, Callable[[argparse.Namespace, dict[str, Any]], int]] = {"cifar": evaluate_cifar, "ptb": _evaluate_ptb}
