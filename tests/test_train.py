@@ -111,8 +111,8 @@ def test_batch_larger_than_data_is_a_config_error():
 
 def test_runtime_fast_paths_are_cuda_only():
     rt = make_runtime("cpu", bf16=True, compile=True)
-    assert not rt.bf16 and not rt.compile and not rt.channels_last
-    assert make_runtime("cpu", channels_last=True).channels_last
+    assert not rt.bf16 and not rt.compile and rt.channels_last
+    assert not make_runtime("cpu", channels_last=False).channels_last
     if not torch.cuda.is_available():
         with pytest.raises(ConfigError, match="no CUDA"):
             make_runtime("cuda")

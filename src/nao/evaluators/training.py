@@ -97,9 +97,11 @@ class TrainingEvaluator(Evaluator):
         self.runtime = make_runtime(device)
         data = data if data is not None else load_cifar(dataset, data_dir or data_root(), download=download)
         gen = torch.Generator().manual_seed(seed)
-        train, self.val = split_train_val(data.train, val_size, gen)
-        self.train = subset(train, train_size, gen) if train_size else train
-        self.test: ImageSet | None = data.test if report_test else None
+        train, val = split_train_val(data.train, val_size, gen)
+        train = subset(train, train_size, gen) if train_size else train
+        # Moved to the device once; every candidate then trains from the same tensors.
+        self.train, self.val = train.to(self.runtime.device), val.to(self.runtime.device)
+        self.test: ImageSet | None = data.test.to(self.runtime.device) if report_test else None
         self.network = NetworkConfig(channels=channels, layers=layers, num_classes=data.num_classes, auxiliary=False)
         self.train_config = TrainConfig(
             epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay, nesterov=True, aux_weight=0.0,

@@ -3,7 +3,7 @@ module returning logits or ``(logits, aux_logits)``) on on-device uint8 image se
 
 SGD with momentum (optionally Nesterov), cosine learning rate per step, weight decay,
 gradient-norm clipping, auxiliary-head loss, scheduled drop path, label smoothing. The
-device fast paths (bf16 autocast, channels_last, torch.compile) apply only on CUDA and are
+device fast paths (bf16 autocast, torch.compile) apply only on CUDA and, like channels_last, are
 chosen once in :func:`make_runtime`. Each epoch can be checkpointed and a run resumed;
 ``metrics.json`` in the output directory is rewritten after every epoch. A NaN/inf loss
 stops the run and returns a ``failed`` :class:`TrainResult` instead of raising, so a
@@ -112,15 +112,13 @@ class Runtime:
     compile: bool = False
 
 
-def make_runtime(
-    device: str = "cpu", bf16: bool = True, channels_last: bool | None = None, compile: bool = False
-) -> Runtime:
+def make_runtime(device: str = "cpu", bf16: bool = True, channels_last: bool = True, compile: bool = False) -> Runtime:
     """A :class:`Runtime` for ``device`` (``cpu``, ``cuda``, ``cuda:N`` or ``auto``).
 
     bf16 autocast and ``torch.compile`` are switched on only for CUDA, whatever the flags
-    say, so library code stays device-agnostic. ``channels_last`` defaults to on for CUDA
-    and off for CPU (where it is opt-in: it speeds up these networks' convolutions on
-    oneDNN, see BENCHMARKS.md). Raises :class:`ConfigError` if CUDA is asked for but absent.
+    say, so library code stays device-agnostic. ``channels_last`` (NHWC) is on by default
+    for both devices: it is also faster for these networks on CPU (oneDNN), see
+    BENCHMARKS.md. Raises :class:`ConfigError` if CUDA is asked for but absent.
     """
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -133,8 +131,7 @@ def make_runtime(
     if dev.type not in ("cpu", "cuda"):
         raise ConfigError(f"--device {device!r}: only cpu and cuda are supported")
     cuda = dev.type == "cuda"
-    nhwc = cuda if channels_last is None else channels_last
-    return Runtime(dev, bf16=cuda and bf16, channels_last=nhwc, compile=cuda and compile)
+    return Runtime(dev, bf16=cuda and bf16, channels_last=channels_last, compile=cuda and compile)
 
 
 @dataclass

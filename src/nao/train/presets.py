@@ -57,7 +57,7 @@ PRESETS: dict[str, Preset] = {
         name="small",
         network=NetworkConfig(channels=16, layers=1, auxiliary=False, dropout=0.0, drop_path=0.0),
         train=TrainConfig(
-            epochs=5,
+            epochs=4,
             batch_size=64,
             eval_batch_size=500,
             lr=0.05,
@@ -70,7 +70,7 @@ PRESETS: dict[str, Preset] = {
             augment=AugmentConfig(crop_padding=4, flip=True, cutout=0),
             eval_every=0,
         ),
-        description="CPU-sized: F=16, N=1 (5 cells), 5 epochs, no cutout/drop path/aux",
+        description="CPU-sized: F=16, N=1 (5 cells), 4 epochs, no cutout/drop path/aux",
     ),
 }
 
