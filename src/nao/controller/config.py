@@ -60,9 +60,13 @@ class ControllerConfig:
     max_step: float = 50.0
     # Step-size increment: eta = step_increment, 2*step_increment, ... (official: 1).
     step_increment: float = 1.0
+    # Sequences kept per moved embedding when decoding proposals: 1 = greedy (official);
+    # W > 1 keeps the W most likely, so an already-evaluated greedy result gives way to
+    # the most likely new architecture near the improved embedding.
+    beam_width: int = 1
 
     def __post_init__(self) -> None:
-        positive = ("embedding_size", "hidden_size", "layers", "mlp_hidden_size", "batch_size")
+        positive = ("embedding_size", "hidden_size", "layers", "mlp_hidden_size", "batch_size", "beam_width")
         for name in positive:
             if getattr(self, name) < 1:
                 raise ConfigError(f"controller.{name} must be >= 1, got {getattr(self, name)}")

@@ -123,3 +123,46 @@ def fit(
             losses.append(float(total) / len(archs))
     model.eval()
     return losses
+
+
+def pretrain(
+    model: EncoderPredictorDecoder,
+    archs: Sequence[Architecture],
+    rng: np.random.Generator,
+    steps: int,
+    lr: float,
+) -> list[float]:
+    """Train only the encoder and decoder to reconstruct unlabelled ``archs`` (NLL).
+
+    Unevaluated architectures cost no queries, so the autoencoder can learn the whole
+    space before any score is known (as in SemiNAS, the NAO authors' semi-supervised
+    follow-up); the decoder then turns moved embeddings into sensible nearby sequences
+    instead of collapsing onto the few training architectures. Returns the NLL per step.
+    """
+    space, cfg = model.space, model.cfg
+    if steps < 1 or not archs:
+        return []
+    params = [*model.encoder.parameters(), *model.decoder.parameters()]
+    opt = torch.optim.Adam(params, lr=lr)
+    augment = cfg.augment and _has_augment(space)
+    base = as_tokens(archs, model.device)
+    dummy = torch.zeros(min(cfg.batch_size, len(archs)), device=model.device)
+    losses: list[float] = []
+    model.train()
+    cuda = [model.device] if model.device.type == "cuda" else []
+    with torch.random.fork_rng(devices=cuda):
+        torch.manual_seed(int(rng.integers(2**63 - 1)))
+        for _ in range(steps):
+            idx = rng.choice(len(archs), size=len(dummy), replace=False)
+            if augment:
+                tokens = as_tokens([space.augment(archs[i], rng) for i in idx], model.device)
+            else:
+                tokens = base[torch.as_tensor(idx, device=model.device)]
+            _, nll = model.loss_terms(tokens, dummy)
+            opt.zero_grad(set_to_none=True)
+            nll.backward()
+            torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
+            opt.step()
+            losses.append(float(nll.detach()))
+    model.eval()
+    return losses

@@ -7,6 +7,7 @@ official code. Candidates from several controllers are pooled and ranked by the 
 predicted score of all controllers (an ensemble is steadier than any one of them).
 
 >>> import numpy as np
+import torch
 >>> from nao.spaces import get_space
 >>> from nao.controller.config import ControllerConfig
 >>> from nao.controller.model import EncoderPredictorDecoder
@@ -24,6 +25,7 @@ from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 
 from nao.controller.model import EncoderPredictorDecoder, as_tokens
 from nao.spaces.base import Architecture
@@ -50,30 +52,41 @@ def decode_new(
     n_new: int,
     seen: set[Hashable],
     steps: Sequence[float] | None = None,
+    beam_width: int | None = None,
 ) -> list[tuple[Architecture, float]]:
     """Up to ``n_new`` new valid architectures decoded from ``top`` with growing step sizes.
 
-    ``seen`` holds keys to skip (updated in place with every architecture returned).
-    Returns ``(arch, step)`` pairs in the order found.
+    With ``beam_width`` 1 each moved embedding is decoded greedily (the official code);
+    with W > 1 the W most likely sequences are kept, so when the greedy sequence was
+    already evaluated the next most likely new one is used instead. ``seen`` holds keys to
+    skip and is updated in place. Returns ``(arch, step)`` pairs in the order found.
     """
     space = model.space
     if steps is None:
         steps = step_sizes(model.cfg.step_increment, model.cfg.max_step)
+    width = beam_width or model.cfg.beam_width
     states, grad = model.gradient(as_tokens(top, model.device))
     found: list[tuple[Architecture, float]] = []
     for step in steps:
-        decoded = model.decode_moved(states, grad, step).cpu().tolist()
-        for tokens in decoded:
-            if not space.is_valid(tokens):  # the mask is per position; cross-position rules may still fail
-                continue
-            arch = space.make(tokens)
-            key = space.key(arch)
-            if key in seen:
-                continue
-            seen.add(key)
-            found.append((arch, step))
-            if len(found) >= n_new:
-                return found
+        if width == 1:
+            decoded = model.decode_moved(states, grad, step).unsqueeze(1)  # (B, L) -> (B, 1, L)
+            ok = torch.ones(decoded.shape[:2], dtype=torch.bool)
+        else:
+            decoded, logp = model.beam_moved(states, grad, step, width)  # (B, W, L), (B, W)
+            ok = torch.isfinite(logp).cpu()
+        decoded_list = decoded.cpu().tolist()
+        for w in range(decoded.shape[1]):  # most likely alternatives of every arch first
+            for b, beams in enumerate(decoded_list):
+                if not ok[b, w] or not space.is_valid(beams[w]):  # masks are per position only
+                    continue
+                arch = space.make(beams[w])
+                key = space.key(arch)
+                if key in seen:
+                    continue
+                seen.add(key)
+                found.append((arch, step))
+                if len(found) >= n_new:
+                    return found
     return found
 
 

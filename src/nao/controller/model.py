@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -32,7 +33,7 @@ def grammar_mask(space: SearchSpace) -> torch.Tensor:
     """(L, V) boolean tensor: ``mask[i, t]`` is True when token ``t`` is allowed at position ``i``."""
     mask = torch.zeros(space.length, space.vocab_size, dtype=torch.bool)
     for i in range(space.length):
-        mask[i, torch.as_tensor(space.allowed_tokens(i), dtype=torch.long)] = True
+        mask[i, torch.tensor(np.asarray(space.allowed_tokens(i)), dtype=torch.long)] = True
     return mask
 
 
@@ -134,6 +135,35 @@ class Decoder(nn.Module):
             out_tokens.append(prev)
         return torch.cat(out_tokens, dim=1)
 
+    def beam(
+        self, states: torch.Tensor, emb: torch.Tensor, mask: torch.Tensor, width: int
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The ``width`` most likely grammar-masked sequences per input, best first.
+
+        Returns tokens (B, W, L) and their total log-probabilities (B, W); a beam with
+        log-probability ``-inf`` is padding (the grammar allows fewer sequences than W).
+        """
+        batch, length, vocab = states.shape[0], mask.shape[0], mask.shape[1]
+        h, c = self.init_state(emb)
+        h = h.repeat_interleave(width, dim=1)  # (layers, B, H) -> (layers, B*W, H)
+        c = c.repeat_interleave(width, dim=1)
+        mem = states.repeat_interleave(width, dim=0)  # (B, L, H) -> (B*W, L, H)
+        score = torch.full((batch, width), float("-inf"), device=states.device)
+        score[:, 0] = 0.0  # all beams start identical: keep one so they do not duplicate
+        prev = torch.full((batch * width, 1), self.sos, dtype=torch.long, device=states.device)
+        seqs = torch.zeros(batch, width, 0, dtype=torch.long, device=states.device)
+        for i in range(length):
+            out, (h, c) = self.lstm(self.embedding(prev), (h, c))  # (B*W, 1, H)
+            logits = self.step_logits(out, mem)[:, 0].masked_fill(~mask[i], float("-inf"))  # (B*W, V)
+            total = score.unsqueeze(-1) + torch.log_softmax(logits, -1).view(batch, width, vocab)  # (B, W, V)
+            score, flat = total.view(batch, width * vocab).topk(width, dim=-1)  # (B, W)
+            beam_idx, token = flat // vocab, flat % vocab
+            seqs = torch.cat([seqs.gather(1, beam_idx.unsqueeze(-1).expand(-1, -1, i)), token.unsqueeze(-1)], -1)
+            rows = (beam_idx + torch.arange(batch, device=states.device).unsqueeze(1) * width).flatten()
+            h, c = h[:, rows], c[:, rows]
+            prev = token.reshape(batch * width, 1)
+        return seqs, score
+
 
 class EncoderPredictorDecoder(nn.Module):
     """NAO's controller for one search space.
@@ -228,6 +258,14 @@ class EncoderPredictorDecoder(nn.Module):
         with self.evaluating(), torch.no_grad():
             moved = F.normalize(states + step * grad, dim=-1)  # (B, L, H)
             return self.decoder.greedy(moved, embed(moved), self.mask)
+
+    def beam_moved(
+        self, states: torch.Tensor, grad: torch.Tensor, step: float, width: int
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Beam decoding (B, W, L) and log-probabilities (B, W) from moved states."""
+        with self.evaluating(), torch.no_grad():
+            moved = F.normalize(states + step * grad, dim=-1)  # (B, L, H)
+            return self.decoder.beam(moved, embed(moved), self.mask, width)
 
     def improve(self, tokens: torch.Tensor, step: float) -> torch.Tensor:
         """Decode architectures from states moved along the predictor's gradient.

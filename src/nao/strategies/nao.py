@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from nao.controller.config import ControllerConfig, for_space
-from nao.controller.fit import fit, make_optimizer
+from nao.controller.fit import fit, make_optimizer, pretrain
 from nao.controller.generate import improve_candidates
 from nao.controller.model import EncoderPredictorDecoder, as_tokens
 from nao.errors import ConfigError
@@ -32,6 +32,10 @@ from nao.registry import STRATEGIES
 from nao.results import Result
 from nao.spaces.base import Architecture, SearchSpace
 from nao.strategies.base import Strategy
+
+# Defaults shared with ``nao predict-eval`` (which fits controllers the way a first round does).
+DEFAULT_ENSEMBLE = 1
+DEFAULT_FIT_EPOCHS = 200
 
 
 @dataclass
@@ -85,11 +89,14 @@ class NAOStrategy(Strategy):
         per_round: int = 10,
         top_k: int = 10,
         candidates: int = 100,
-        ensemble: int = 3,
+        ensemble: int = DEFAULT_ENSEMBLE,
         controller: ControllerConfig | dict[str, Any] | None = None,
-        fit_epochs: int | None = None,
+        fit_epochs: int | None = DEFAULT_FIT_EPOCHS,
         refit_epochs: int | None = None,
         warm_start: bool = True,
+        pretrain_archs: int = 0,
+        pretrain_steps: int = 200,
+        pretrain_lr: float = 1e-2,
         device: str = "cpu",
         threads: int | None = 1,
     ) -> None:
@@ -99,12 +106,13 @@ class NAOStrategy(Strategy):
             if int(value) < 1:
                 raise ConfigError(f"nao strategy option {name} must be >= 1, got {value}")
         if isinstance(controller, dict):
-            controller = for_space(space).with_(**controller)
+            controller = ControllerConfig.from_dict({**for_space(space).to_dict(), **controller})
         self.cfg = controller or for_space(space)
         self.seed_archs, self.per_round, self.top_k = int(seed_archs), int(per_round), int(top_k)
         self.candidates, self.ensemble = int(candidates), int(ensemble)
         self.fit_epochs, self.refit_epochs, self.warm_start = fit_epochs, refit_epochs, warm_start
         self.device, self.threads = device, threads
+        self.pretrain_archs, self.pretrain_steps, self.pretrain_lr = pretrain_archs, pretrain_steps, pretrain_lr
         self._records: dict[Hashable, _Record] = {}
         self._queue: list[Architecture] = []
         self._models: list[EncoderPredictorDecoder] = []
@@ -177,12 +185,23 @@ class NAOStrategy(Strategy):
                 EncoderPredictorDecoder(self.space, self.cfg, seed=int(self.rng.integers(2**31)), device=self.device)
                 for _ in range(self.ensemble)
             ]
+            if self.pretrain_archs > 0:
+                self._pretrain()
             self._optimizers = [make_optimizer(m) for m in self._models]
         epochs = self.fit_epochs if first else (self.refit_epochs or self.fit_epochs)
         for model, opt in zip(self._models, self._optimizers):
             fit(model, archs, values, self.rng, epochs=epochs, optimizer=opt)
         preds = np.mean([m.predict(as_tokens(archs, m.device)).cpu().numpy() for m in self._models], axis=0)
         self.last_fit_predictions = [(a, float(p), float(v)) for a, p, v in zip(archs, preds, values)]
+
+    def _pretrain(self) -> None:
+        """Teach the first controller's autoencoder the space, then share it with the others."""
+        unlabeled = [self.space.sample(self.rng) for _ in range(self.pretrain_archs)]
+        first = self._models[0]
+        pretrain(first, unlabeled, self.rng, self.pretrain_steps, self.pretrain_lr)
+        for other in self._models[1:]:
+            other.encoder.load_state_dict(first.encoder.state_dict())
+            other.decoder.load_state_dict(first.decoder.state_dict())
 
     def _propose(self, archs: list[Architecture], values: np.ndarray) -> list[Architecture]:
         seen = set(self._records)
