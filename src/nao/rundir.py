@@ -6,22 +6,30 @@ Layout::
     DIR/manifest.json   package version, git revision, seed, command line, start time
     DIR/journal.jsonl   one JSON object per unique evaluation (see nao.journal)
     DIR/best.json       the best architecture by validation accuracy, with its metrics
-    DIR/search.log      the log of the run
+    DIR/search.log      the log of the run: settings, one line per evaluation, warnings
+    DIR/predictions.json  the controller's prediction for each architecture it proposed (nao strategy)
+    DIR/tensorboard/    TensorBoard scalars (``--tensorboard``)
+    DIR/report/         plots and report.md (``nao report DIR``)
 
 >>> import tempfile
 >>> rd = RunDir.create(tempfile.mkdtemp() + "/run", {"seed": 0})
 >>> sorted(p.name for p in rd.path.iterdir())
 ['config.json', 'manifest.json']
+>>> RunDir.open(rd.path).config()
+{'seed': 0}
 """
 
 from __future__ import annotations
 
 import json
+import logging
+import math
 import os
 import platform
 import subprocess
 import sys
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -77,24 +85,64 @@ class RunDir:
         return rd
 
     @classmethod
-    def open(cls, path: str | os.PathLike) -> RunDir:
-        """An existing run directory (raises ConfigError if ``path`` is not a run)."""
+    def open(cls, path: str | os.PathLike, flag: str = "--resume") -> RunDir:
+        """An existing run directory (ConfigError naming ``flag`` and ``path`` if it is not a run)."""
         path = Path(path)
         if not (path / "config.json").is_file():
-            raise ConfigError(f"--resume {path}: not a run directory (no config.json)")
+            raise ConfigError(f"{flag} {path}: not a run directory (no config.json)")
         return cls(path)
 
-    def config(self) -> dict[str, Any]:
+    def note_resume(self, config: dict[str, Any]) -> None:
+        """Record a resume: the (possibly updated) config and who resumed it, when, from which revision."""
+        self.write_json("config.json", config)
+        manifest = self.read_json("manifest.json", default={})
+        manifest.setdefault("resumes", []).append(
+            {"command": sys.argv, "git_revision": git_revision(), "time": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+        )
+        self.write_json("manifest.json", manifest)
+
+    def read_json(self, name: str, default: Any = None) -> Any:
+        """A JSON file of the run, ``default`` if absent; ConfigError naming the file if unreadable."""
+        path = self.path / name
+        if not path.exists():
+            return default
         try:
-            return json.loads((self.path / "config.json").read_text())
-        except json.JSONDecodeError as e:
-            raise ConfigError(f"{self.path / 'config.json'}: not valid JSON ({e})") from None
+            return json.loads(path.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise ConfigError(f"{path}: not valid JSON ({e})") from None
+
+    def config(self) -> dict[str, Any]:
+        config = self.read_json("config.json")
+        if not isinstance(config, dict):
+            raise ConfigError(f"{self.path / 'config.json'}: expected a JSON object, got {type(config).__name__}")
+        return config
 
     def write_json(self, name: str, obj: Any) -> None:
         """Write atomically (temp file + rename) so a crash never leaves half a file."""
         tmp = self.path / f".{name}.tmp"
         tmp.write_text(json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
         os.replace(tmp, self.path / name)
+
+    def write_predictions(self, strategy: Any, space: SearchSpace) -> None:
+        """``predictions.json`` from a strategy that predicts accuracy (``history_predictions``), if any.
+
+        Each entry pairs the controller's prediction for an architecture it proposed with the
+        evaluated objective. Predictions are in the normalised target scale of the round that
+        made them, so their order, not their value, is what compares with the truth.
+        """
+        pairs = getattr(strategy, "history_predictions", None)
+        if not pairs:
+            return
+        self.write_json(
+            "predictions.json",
+            {
+                "scale": "per-round normalised predictor output (compare ranks, not values)",
+                "predictions": [
+                    {"arch": space.format(a), "tokens": list(a.tokens), "predicted": float(p), "true": float(t)}
+                    for a, p, t in pairs
+                ],
+            },
+        )
 
     def write_best(self, best: Result | None, space: SearchSpace, n_evaluated: int) -> None:
         if best is None:
@@ -110,3 +158,97 @@ class RunDir:
                 "n_evaluated": n_evaluated,
             },
         )
+
+
+def check_tensorboard() -> None:
+    """Raise ConfigError unless TensorBoard logging is available (checked before a run starts)."""
+    try:
+        from torch.utils.tensorboard import SummaryWriter  # noqa: F401
+    except ImportError as e:
+        raise ConfigError(f"--tensorboard needs the tensorboard package ({e}); pip install 'nao[tensorboard]'") from None
+
+
+def tensorboard_writer(logdir: str | os.PathLike):
+    """A TensorBoard ``SummaryWriter`` for ``logdir``; ConfigError if tensorboard is not installed."""
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError as e:
+        raise ConfigError(f"--tensorboard needs the tensorboard package ({e}); pip install 'nao[tensorboard]'") from None
+    return SummaryWriter(str(logdir))
+
+
+class RunLog:
+    """``search.log`` (and optionally TensorBoard scalars) of a run, fed one result at a time.
+
+    Run events go to the file only, through the non-propagating ``nao.run`` logger, so the
+    console keeps just the progress bar; warnings of the library (``nao.*``: retries, failed
+    evaluations) reach the file too, at the console's level.
+
+    Args:
+        rundir: the run directory (``search.log`` is appended to, so a resumed run continues it).
+        space: formats architectures.
+        objective: the metric logged and maximised.
+        tensorboard: also write ``tensorboard/`` scalars: each result's objective and the best so far.
+        skip: results already logged by an earlier process (a resume's replay): counted, not logged again.
+
+    Use it as a Study callback: ``Study(..., callbacks=[runlog])``.
+    """
+
+    def __init__(
+        self,
+        rundir: RunDir,
+        space: SearchSpace,
+        objective: str = "val_acc",
+        tensorboard: bool = False,
+        skip: Iterable[Result] = (),
+    ) -> None:
+        self.space = space
+        self.objective = objective
+        self.step = 0
+        self.best = -math.inf
+        self._skip = {id(r) for r in skip}
+        self._writer = tensorboard_writer(rundir.path / "tensorboard") if tensorboard else None
+        self._handler = logging.FileHandler(rundir.path / "search.log", encoding="utf-8")
+        self._handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        self._log = logging.getLogger("nao.run")
+        self._log.propagate = False
+        self._log.setLevel(logging.INFO)
+        self._log.addHandler(self._handler)
+        logging.getLogger("nao").addHandler(self._handler)
+
+    def info(self, message: str, *args: Any) -> None:
+        """A line in the log file."""
+        self._log.info(message, *args)
+
+    def __call__(self, result: Result) -> None:
+        self.step += 1
+        value = result.metrics.get(self.objective) if result.ok else None
+        if value is not None and value > self.best:
+            self.best = value
+        if id(result) in self._skip:
+            return
+        arch = self.space.format(result.arch)
+        if value is None:
+            self._log.warning("#%d failed (%s): %s", self.step, result.error, arch)
+        else:
+            self._log.info("#%d %s=%.4f best=%.4f cost=%.1fs %s", self.step, self.objective, value, self.best,
+                           result.cost_s, arch)
+        if self._writer is not None:
+            if value is not None:
+                self._writer.add_scalar(f"search/{self.objective}", value, self.step)
+            if self.best > -math.inf:
+                self._writer.add_scalar(f"search/best_{self.objective}", self.best, self.step)
+
+    def close(self) -> None:
+        logging.getLogger("nao").removeHandler(self._handler)
+        self._log.removeHandler(self._handler)
+        self._handler.close()
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+
+    def __enter__(self) -> RunLog:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -160,7 +160,9 @@ class Study:
                     self.strategy.tell([search_view(r) for r in cached])
                 idle = 0 if new else idle + 1
                 self._dispatch(new)
-                if not new and self.executor.pending == 0:
+                # Nothing in flight: either nothing new was proposed (ask again, counted by `idle`)
+                # or every proposal was answered from the replayed journal (keep going).
+                if self.executor.pending == 0:
                     continue
             if self.executor.pending == 0:
                 if self.n_evaluated < budget:

@@ -1,0 +1,119 @@
+"""The Study with executors and journals: honest budget counting, replay, warm start."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from nao.evaluators.base import Evaluator
+from nao.executors import ProcessExecutor
+from nao.journal import Journal, read_journal
+from nao.results import Result
+from nao.spaces import get_space
+from nao.strategies import make_strategy
+from nao.study import Study
+
+SPACE = get_space("nb201")
+
+
+class Score(Evaluator):
+    """Deterministic val/test accuracy from the tokens; fails architectures whose edges are all equal."""
+
+    def __init__(self):
+        self.space = SPACE
+        self.calls = 0
+
+    def evaluate(self, archs):
+        self.calls += len(archs)
+        out = []
+        for a in archs:
+            if len(set(a.tokens)) == 1:
+                out.append(Result.failed(a, "degenerate"))
+            else:
+                v = (sum(a.tokens) + 0.1 * a.tokens[0]) / 30
+                out.append(Result(a, "ok", {"val_acc": v, "test_acc": 1 - v}))
+        return out
+
+
+class Spy:
+    """Wraps a strategy to record what it is told (test metrics must never arrive)."""
+
+    def __init__(self, inner):
+        self.inner, self.told = inner, []
+
+    def ask(self, n):
+        return self.inner.ask(n)
+
+    def tell(self, results):
+        self.told.extend(results)
+        self.inner.tell(results)
+
+
+@pytest.mark.parametrize("strategy", ["random", "rea", "local"])
+def test_replay_of_a_prefix_is_exact(tmp_path, strategy):
+    ev = Score()
+    with Journal(tmp_path / "full.jsonl", SPACE) as j:
+        Study(SPACE, make_strategy(strategy, SPACE, seed=2), ev, journal=j).run(40)
+    full = read_journal(tmp_path / "full.jsonl", SPACE)
+    for cut in (0, 1, 17, 40):
+        ev2 = Score()
+        path = tmp_path / f"cut{cut}.jsonl"
+        with Journal(path, SPACE) as j:
+            for r in full[:cut]:
+                j.append(r)
+            Study(SPACE, make_strategy(strategy, SPACE, seed=2), ev2, journal=j, replay=full[:cut]).run(40)
+        assert path.read_bytes() == (tmp_path / "full.jsonl").read_bytes()
+        assert ev2.calls == 40 - cut  # replayed architectures are not evaluated again
+
+
+def test_strategies_never_see_test_metrics():
+    spy = Spy(make_strategy("rea", SPACE, seed=0))
+    study = Study(SPACE, spy, Score())
+    study.run(30)
+    assert spy.told and all("test_acc" not in r.metrics for r in spy.told)
+    assert all("test_acc" in r.metrics for r in study.history if r.ok)
+
+
+def test_warm_start_with_a_parallel_executor_counts_the_journal(tmp_path):
+    ev = Score()
+    first = Study(SPACE, make_strategy("rea", SPACE, seed=0), ev)
+    first.run(10)
+    previous = first.history
+    with ProcessExecutor(workers=2) as ex, Journal(tmp_path / "j.jsonl", SPACE) as j:
+        study = Study(SPACE, make_strategy("rea", SPACE, seed=0), ev, executor=ex, journal=j, replay=previous)
+        study.tell(previous)  # what `nao search --resume` does for parallel runs
+        study.run(25)
+    keys = [SPACE.key(r.arch) for r in study.history]
+    assert len(keys) == 25 == len(set(keys))
+    journaled = read_journal(tmp_path / "j.jsonl", SPACE)
+    assert len(journaled) == 15  # only the new evaluations; the replayed 10 are already in the journal
+    assert not {SPACE.key(r.arch) for r in journaled} & {SPACE.key(r.arch) for r in previous}
+
+
+def test_failed_results_count_toward_the_budget():
+    space_archs = [SPACE.make([k] * 6) for k in range(5)]  # all degenerate: every one fails
+
+    class Fixed:
+        def __init__(self):
+            self.queue = list(space_archs)
+
+        def ask(self, n):
+            out, self.queue = self.queue[:n], self.queue[n:]
+            return out
+
+        def tell(self, results):
+            pass
+
+    study = Study(SPACE, Fixed(), Score())
+    assert study.run(5) is None
+    assert study.n_evaluated == 5 and all(not r.ok for r in study.history)
+
+
+def test_parallel_study_evaluates_each_architecture_once():
+    rng = np.random.default_rng(0)
+    ev = Score()
+    with ProcessExecutor(workers=2) as ex:
+        study = Study(SPACE, make_strategy("random", SPACE, seed=int(rng.integers(100))), ev, executor=ex)
+        study.run(30)
+    keys = [SPACE.key(r.arch) for r in study.history]
+    assert len(keys) == 30 == len(set(keys))
