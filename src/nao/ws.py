@@ -157,14 +157,14 @@ def _smoke_preset() -> WSConfig:
     tiny = TrainConfig(epochs=1, batch_size=32, eval_batch_size=256, lr=0.05, lr_min=0.0, momentum=0.9,
                        nesterov=True, weight_decay=3e-4, grad_clip=5.0, aux_weight=0.0, augment=_NO_AUGMENT,
                        eval_every=0)
-    net = NetworkConfig(channels=4, layers=1, auxiliary=False)
+    net = NetworkConfig(channels=8, layers=1, auxiliary=False)
     return WSConfig(
         preset="smoke",
         budget=6,
         train_images=256,
         val_images=128,
         test_images=128,
-        supernet=SupernetConfig(channels=4, layers=1),
+        supernet=SupernetConfig(channels=8, layers=1),
         supernet_train=SupernetTrainConfig(
             seed_pool=4, new_per_round=2, pool_size=4, epochs_per_round=1, batch_size=32,
             eval_batch_size=256, lr=0.05, bn="batch", augment=None,
@@ -355,7 +355,10 @@ def run_ws_search(
     cfg.check()
     space = get_space(cfg.space)
     if not isinstance(space, ConvCellSpace):
-        raise ConfigError(f"--evaluator supernet needs a conv cell space (nao-ws, nao, darts), not {cfg.space!r}")
+        raise ConfigError(
+            f"--evaluator supernet needs a conv cell space (nao-ws, nao, darts), not {cfg.space!r}; "
+            f"to search {cfg.space} with a benchmark table pass --benchmark FILE"
+        )
     runtime = make_runtime(cfg.device)
     data = load_splits(cfg)
     check_image_size(data.image_size)
@@ -447,3 +450,30 @@ def _round_line(say: Callable[[str], None]) -> Callable[[dict[str, float]], None
             f"pool val_acc best {row['best']:.4f} / median {row['median']:.4f}, {row['seconds']:.0f}s")
 
     return on_round
+
+
+# -- command line ------------------------------------------------------------------------------------
+def search_from_args(args: Any) -> int:
+    """``nao search`` with the supernet evaluator: build the config from flags, run, print.
+
+    Flags left unset (``None``) keep the preset's values; the preset defaults per dataset
+    (:data:`DEFAULT_PRESET`), so ``nao search`` alone runs the ``digits`` preset.
+    """
+    cfg = preset_config(
+        getattr(args, "preset", None),
+        dataset=getattr(args, "dataset", None) or "digits",
+        space=getattr(args, "space", None),
+        strategy=getattr(args, "strategy", None),
+        budget=getattr(args, "budget", None),
+        seed=getattr(args, "seed", None),
+        device=getattr(args, "device", None),
+        data_dir=getattr(args, "data_dir", None),
+        train_images=getattr(args, "subset", None),
+    )
+    out = getattr(args, "out", None) or f"runs/search-{time.strftime('%Y%m%d-%H%M%S')}"
+    quiet = bool(getattr(args, "quiet", False))
+    say = (lambda line: None) if quiet else (lambda line: print(line, flush=True))
+    report = run_ws_search(cfg, out, progress=say, quiet=quiet)
+    if quiet:
+        print(f"test_acc {report['final']['test_acc']:.4f} winner {report['winner']}")
+    return 0

@@ -30,7 +30,7 @@ architecture failed and the search goes on.
 >>> from nao.nn.supernet import SupernetConfig
 >>> space = get_space("nao-ws")
 >>> ev = SupernetEvaluator(space, load_digits_splits(subset=300),
-...     SupernetConfig(channels=4, layers=1, num_classes=10),
+...     SupernetConfig(channels=8, layers=1, num_classes=10),
 ...     SupernetTrainConfig(seed_pool=4, new_per_round=2, pool_size=4, epochs_per_round=1, batch_size=32))
 >>> rng = np.random.default_rng(0)
 >>> results = ev.evaluate([space.sample(rng) for _ in range(ev.batch_size)])
@@ -40,6 +40,7 @@ architecture failed and the search goes on.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import time
@@ -52,7 +53,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from nao.data.augment import AugmentConfig, BatchLoader, normalize
+from nao.data.augment import AugmentConfig, BatchLoader
 from nao.data.digits import ImageSplits
 from nao.errors import ConfigError
 from nao.evaluators.base import Evaluator
@@ -135,6 +136,7 @@ class _Member:
 
     arch: Architecture
     plan: ArchPlan
+    key: Hashable
     score: float = float("-inf")
     loss: float = float("nan")
 
@@ -172,12 +174,15 @@ class SupernetEvaluator(Evaluator):
         self.on_epoch, self.on_round = on_epoch, on_round
         device = self.runtime.device
         net = SupernetConfig(**{**asdict(net), "num_classes": data.num_classes, "in_channels": 3})
+        if device.type == "cpu" and net.channels % 8:
+            log.warning("supernet channels=%d: on CPU use a multiple of 8 (see SupernetConfig.channels)", net.channels)
         init = torch.Generator().manual_seed(seed)
         self.model = Supernet(space, net, image_size=data.image_size, generator=init).to(device)
         if self.runtime.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
+        self._params = list(self.model.parameters())
         self.optimizer = torch.optim.SGD(
-            self.model.parameters(), lr=train.lr, momentum=train.momentum, weight_decay=train.weight_decay
+            self._params, lr=train.lr, momentum=train.momentum, weight_decay=train.weight_decay
         )
         self.rng = np.random.default_rng(seed)
         self.generator = torch.Generator(device=device).manual_seed(seed)
@@ -188,7 +193,7 @@ class SupernetEvaluator(Evaluator):
             )
         val = data.val if train.score_images <= 0 else data.val.take(torch.arange(min(train.score_images, len(data.val))))
         self.val_chunks = [
-            (self._prepare(normalize(x)), y) for x, y in BatchLoader(val.to(device), train.eval_batch_size)
+            (self._prepare(x), y) for x, y in BatchLoader(val.to(device), train.eval_batch_size)
         ]
         self.calib_chunks = self._calibration_chunks() if train.bn == "recalibrate" else []
         self.pool: list[_Member] = []
@@ -213,7 +218,7 @@ class SupernetEvaluator(Evaluator):
     def evaluate(self, archs: Sequence[Architecture]) -> list[Result]:
         t0 = time.perf_counter()
         failed: dict[Hashable, str] = {}
-        new = [_Member(a, self.model.plan(a)) for a in archs]
+        new = [self._member(a) for a in archs]
         keep = sorted(self.pool, key=lambda m: m.score, reverse=True)[: max(0, self.cfg.pool_size - len(new))]
         self.pool = keep + new
         self.rounds += 1
@@ -225,14 +230,14 @@ class SupernetEvaluator(Evaluator):
         scored = {id(m): self._score_member(m, failed) for m in self.pool}
         out = []
         for m in new:
-            key = self.space.key(m.arch)
+            key = m.key
             cost = train_s / max(1, len(new)) + scored.get(id(m), 0.0)
             info = {"round": self.rounds, "supernet_epochs": self.epochs_done, "bn": self.cfg.bn}
             if key in failed:
                 out.append(Result(m.arch, "failed", {}, cost, failed[key], info))
             else:
                 out.append(Result(m.arch, "ok", {"val_acc": m.score, "val_loss": m.loss}, cost, None, info))
-        self.pool = [m for m in self.pool if self.space.key(m.arch) not in failed]
+        self.pool = [m for m in self.pool if m.key not in failed]
         scores = [m.score for m in self.pool]
         last = self.history[-1] if self.history else {}
         summary = {
@@ -253,6 +258,9 @@ class SupernetEvaluator(Evaluator):
         return [(m.arch, m.score) for m in ranked if math.isfinite(m.score)]
 
     # -- training --------------------------------------------------------------------------------
+    def _member(self, arch: Architecture) -> _Member:
+        return _Member(arch, self.model.plan(arch), self.space.key(arch))
+
     def _prepare(self, x: torch.Tensor) -> torch.Tensor:
         return x.contiguous(memory_format=torch.channels_last) if self.runtime.channels_last else x
 
@@ -269,7 +277,7 @@ class SupernetEvaluator(Evaluator):
         loss_sum = torch.zeros((), device=self.runtime.device)
         correct_t = torch.zeros((), device=self.runtime.device, dtype=torch.long)
         for x, y in loader:
-            alive = [m for m in self.pool if self.space.key(m.arch) not in failed]
+            alive = [m for m in self.pool if m.key not in failed] if failed else self.pool
             if not alive:
                 break
             member = alive[int(self.rng.integers(len(alive)))]
@@ -277,7 +285,7 @@ class SupernetEvaluator(Evaluator):
                 loss, logits = self.train_step(self._prepare(x), y, member.plan)
             except OutOfMemoryError as e:
                 self._recover()
-                failed[self.space.key(member.arch)] = f"out of memory while training in the supernet: {_short(e)}"
+                failed[member.key] = f"out of memory while training in the supernet: {_short(e)}"
                 log.warning("architecture %s failed: out of memory in supernet training", self.space.format(member.arch))
                 continue
             loss_sum += loss.detach() * y.shape[0]
@@ -309,7 +317,8 @@ class SupernetEvaluator(Evaluator):
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if self.cfg.grad_clip > 0:
-            nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip)
+            # Only the sampled path has gradients; listing them avoids walking the whole module tree.
+            nn.utils.clip_grad_norm_([p for p in self._params if p.grad is not None], self.cfg.grad_clip)
         self.optimizer.step()
         self.steps_done += 1
         return loss, logits
@@ -323,7 +332,7 @@ class SupernetEvaluator(Evaluator):
     # -- scoring ---------------------------------------------------------------------------------
     def _score_member(self, m: _Member, failed: dict[Hashable, str]) -> float:
         """Score ``m`` in place; returns the seconds it took."""
-        key = self.space.key(m.arch)
+        key = m.key
         if key in failed:
             return 0.0
         t0 = time.perf_counter()
@@ -380,7 +389,7 @@ class SupernetEvaluator(Evaluator):
 
     def train_on(self, archs: Sequence[Architecture], epochs: int) -> None:
         """Train the supernet ``epochs`` epochs on ``archs`` (outside the round logic; benchmarks)."""
-        self.pool = [_Member(a, self.model.plan(a)) for a in archs]
+        self.pool = [self._member(a) for a in archs]
         if self.schedule_epochs <= 0:
             self.schedule_epochs = epochs
         failed: dict[Hashable, str] = {}
@@ -392,8 +401,12 @@ class SupernetEvaluator(Evaluator):
 _NO_AUGMENT = AugmentConfig(crop_padding=0, flip=False, cutout=0)
 
 
-def _autocast(runtime: Runtime) -> torch.autocast:
-    return torch.autocast(device_type=runtime.device.type, dtype=torch.bfloat16, enabled=runtime.bf16)
+def _autocast(runtime: Runtime) -> contextlib.AbstractContextManager:
+    # Enter autocast only when it is on: with torch 2.13 CPU, a disabled bf16 autocast context
+    # around the supernet's backward pass corrupted the heap in single-threaded runs.
+    if not runtime.bf16:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=runtime.device.type, dtype=torch.bfloat16)
 
 
 def _short(e: BaseException) -> str:

@@ -22,7 +22,7 @@ Choices, and why:
 >>> import torch
 >>> from nao.spaces import get_space
 >>> space = get_space("nao-ws")
->>> net = Supernet(space, SupernetConfig(channels=4, layers=1, in_channels=1), image_size=8)
+>>> net = Supernet(space, SupernetConfig(channels=8, layers=1, in_channels=1), image_size=8)
 >>> arch = space.sample(__import__("numpy").random.default_rng(0))
 >>> net(torch.zeros(2, 1, 8, 8), net.plan(arch)).shape
 torch.Size([2, 10])
@@ -53,6 +53,8 @@ class SupernetConfig:
     Attributes:
         channels: F, cell width of the first stage (doubled at each reduction). The official
             NAO-WS CIFAR-10 search uses 20 (NAO_pytorch ``train_search.py``, ``--child_channels``).
+            On CPU prefer a multiple of 8: with torch 2.13 (oneDNN, AVX2) supernet training at
+            F=4 or F=6 corrupted the heap in a stride-2 1x1 conv's weight gradient, single-threaded.
         layers: N, normal cells per stage (3N + 2 cells in all); official search: 3.
         num_classes: classifier outputs.
         in_channels: image channels.

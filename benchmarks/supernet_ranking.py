@@ -1,0 +1,147 @@
+"""Does the supernet rank architectures like stand-alone training does? (digits, CPU)
+
+Samples ``--archs`` distinct ``nao-ws`` architectures, trains one supernet on exactly that
+pool (one architecture per mini-batch, as in a search round), and scores every architecture
+three ways:
+
+* ``fixed/batch``: the fixed validation split, BN with the statistics of each fixed chunk
+  (the evaluator's default);
+* ``fixed/recal``: the fixed validation split, BN running statistics re-estimated per
+  architecture on fixed training batches;
+* ``random-batch``: one random validation batch per architecture with batch statistics,
+  the official NAO-WS code's protocol, for comparison.
+
+Each architecture is then trained from scratch (the rerank settings of the ``digits``
+preset) with ``--standalone-seeds`` seeds, and its accuracy on the held-out validation + test
+images averaged; the Kendall tau between two seeds is the noise ceiling of the target. The table reports Kendall's tau and
+Spearman's rho between each supernet score and the stand-alone accuracy. Run::
+
+    flock /tmp/nao-cpu.lock python benchmarks/supernet_ranking.py --archs 24
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import numpy as np
+import torch
+from scipy.stats import kendalltau, spearmanr
+
+from nao.data.cifar import ImageSet
+from nao.data.digits import load_digits_splits
+from nao.evaluators.supernet import SupernetEvaluator, SupernetTrainConfig
+from nao.nn.supernet import SupernetConfig, set_batchnorm_training
+from nao.spaces import get_space
+from nao.train.classifier import make_runtime
+from nao.ws import preset_config, train_architecture
+
+
+def sample_unique(space, n: int, rng: np.random.Generator) -> list:
+    """``n`` architectures with distinct keys."""
+    out, seen = [], set()
+    while len(out) < n:
+        a = space.sample(rng)
+        if space.key(a) not in seen:
+            seen.add(space.key(a))
+            out.append(a)
+    return out
+
+
+@torch.no_grad()
+def random_batch_scores(ev: SupernetEvaluator, archs: list, batch: int, seed: int) -> list[float]:
+    """The official protocol: each architecture scored on its own random validation batch."""
+    g = torch.Generator().manual_seed(seed)
+    x_all = torch.cat([x for x, _ in ev.val_chunks])
+    y_all = torch.cat([y for _, y in ev.val_chunks])
+    set_batchnorm_training(ev.model.batchnorms(), True)
+    out = []
+    for a in archs:
+        idx = torch.randperm(len(y_all), generator=g)[:batch]
+        logits = ev.model(x_all[idx], ev.model.plan(a))
+        out.append(float((logits.argmax(1) == y_all[idx]).float().mean()))
+    return out
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--archs", type=int, default=24, help="architectures ranked (default 24)")
+    p.add_argument("--supernet-epochs", type=int, default=30, help="supernet epochs on the pool (default 30)")
+    p.add_argument("--standalone-epochs", type=int, default=0, help="stand-alone epochs (default: the digits rerank setting)")
+    p.add_argument("--standalone-seeds", type=int, default=2, help="stand-alone runs per architecture, averaged (default 2)")
+    p.add_argument("--channels", type=int, default=8, help="supernet width F (default 8)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--json", default=None, help="write the per-architecture numbers here")
+    args = p.parse_args()
+    torch.set_num_threads(args.threads)
+
+    space = get_space("nao-ws")
+    data = load_digits_splits(args.seed)
+    preset = preset_config("digits")
+    archs = sample_unique(space, args.archs, np.random.default_rng(args.seed))
+    sn_cfg = SupernetTrainConfig(
+        **{**preset.supernet_train.to_dict(), "seed_pool": args.archs, "pool_size": args.archs, "new_per_round": 1,
+           "epochs_per_round": args.supernet_epochs, "augment": None}
+    )
+    ev = SupernetEvaluator(space, data, SupernetConfig(channels=args.channels, layers=1), sn_cfg, make_runtime("cpu"), seed=args.seed)
+    ev.schedule_epochs = args.supernet_epochs
+    t0 = time.perf_counter()
+    ev.train_on(archs, args.supernet_epochs)
+    train_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    batch_scores = ev.score(archs, bn="batch")
+    batch_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    recal_scores = ev.score(archs, bn="recalibrate")
+    recal_s = time.perf_counter() - t0
+    rand_scores = random_batch_scores(ev, archs, 128, args.seed)
+    print(f"supernet: {args.archs} archs, {args.supernet_epochs} epochs in {train_s:.0f}s "
+          f"(final train_acc {ev.history[-1]['train_acc']:.3f}); scoring {batch_s / len(archs) * 1e3:.0f} ms/arch (batch), "
+          f"{recal_s / len(archs) * 1e3:.0f} ms/arch (recal)")
+
+    train_cfg = preset.rerank_train
+    if args.standalone_epochs:
+        train_cfg = type(train_cfg)(**{**train_cfg.to_dict(), "epochs": args.standalone_epochs, "augment": train_cfg.augment})
+    # Stand-alone accuracy is measured on validation + test images (719 digits): a benchmark, not
+    # a search, may read test images, and twice the images halve the binomial noise of the target.
+    held_out = ImageSet(torch.cat([data.val.images, data.test.images]), torch.cat([data.val.labels, data.test.labels]))
+    runs = np.zeros((args.standalone_seeds, len(archs)))
+    t0 = time.perf_counter()
+    for s in range(args.standalone_seeds):
+        for i, a in enumerate(archs):
+            r = train_architecture(space, a, data, preset.rerank_network, train_cfg, make_runtime("cpu"), data.train,
+                                   {"held": held_out}, 1000 * s + args.seed + i)
+            runs[s, i] = r["metrics"]["held_acc"]
+    standalone = runs.mean(axis=0).tolist()
+    print(f"stand-alone: {args.archs} archs x {args.standalone_seeds} seeds x {train_cfg.epochs} epochs "
+          f"(F={preset.rerank_network.channels}, N={preset.rerank_network.layers}) in {time.perf_counter() - t0:.0f}s; "
+          f"held-out acc {np.mean(standalone):.4f} mean, {np.min(standalone):.4f}..{np.max(standalone):.4f}")
+    if args.standalone_seeds >= 2:
+        tau, p_tau = kendalltau(runs[0], runs[1])
+        print(f"stand-alone seed 1 vs seed 2 (noise ceiling): kendall tau {tau:.3f} (p {p_tau:.3f})")
+
+    rows = {
+        "fixed/batch": [s for s, _ in batch_scores],
+        "fixed/batch (-loss)": [-loss for _, loss in batch_scores],
+        "fixed/recal": [s for s, _ in recal_scores],
+        "fixed/recal (-loss)": [-loss for _, loss in recal_scores],
+        "random-batch": rand_scores,
+    }
+    print(f"\n{'supernet score':22} {'mean':>7} {'kendall tau':>12} {'p':>7} {'spearman':>9}")
+    summary = {}
+    for name, scores in rows.items():
+        tau, p_tau = kendalltau(scores, standalone)
+        rho, _ = spearmanr(scores, standalone)
+        summary[name] = {"tau": float(tau), "p": float(p_tau), "spearman": float(rho)}
+        print(f"{name:22} {np.mean(scores):7.4f} {tau:12.3f} {p_tau:7.3f} {rho:9.3f}")
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump({"args": vars(args), "archs": [space.format(a) for a in archs], "standalone_acc": standalone,
+                       "standalone_runs": runs.tolist(),
+                       "scores": rows, "summary": summary}, fh, indent=2)
+
+
+if __name__ == "__main__":
+    main()

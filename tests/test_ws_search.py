@@ -1,0 +1,125 @@
+"""NAO-WS search driver and `nao search` with the supernet evaluator (tiny smoke runs, CPU)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+import nao.ws
+from nao.cli import main
+from nao.ws import preset_config
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    # Tiny convolutions gain nothing from a second thread, and OpenMP threads spin badly on a
+    # shared 2-core machine; restore the setting for the tests that follow.
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
+def test_no_arguments_runs_the_embedded_digits_default(monkeypatch, tmp_path):
+    seen = {}
+
+    def fake_run(cfg, out, progress=None, on_result=None, quiet=True):
+        seen.update(cfg=cfg, out=out)
+        return {"final": {"test_acc": 0.5}, "winner": "w"}
+
+    monkeypatch.setattr(nao.ws, "run_ws_search", fake_run)
+    monkeypatch.chdir(tmp_path)
+    assert main([]) == 0
+    cfg = seen["cfg"]
+    assert (cfg.preset, cfg.dataset, cfg.space, cfg.strategy) == ("digits", "digits", "nao-ws", "nao")
+    assert cfg.supernet.layers == 1 and cfg.budget == preset_config("digits").budget
+    assert str(seen["out"]).startswith("runs/search-")
+
+
+def test_paper_preset_matches_the_official_search():
+    cfg = preset_config("paper", dataset="cifar10")
+    st = cfg.supernet_train
+    assert (cfg.supernet.channels, cfg.supernet.layers) == (20, 3)
+    assert (st.seed_pool, st.new_per_round, st.pool_size, st.epochs_per_round, st.total_epochs) == (600, 300, 600, 50, 200)
+    assert cfg.budget == 600 + 3 * 300 and cfg.top_k == 5 and cfg.rerank_train.epochs == 10
+    assert (cfg.final_network.channels, cfg.final_network.layers, cfg.final_train.epochs) == (36, 6, 600)
+
+
+def test_smoke_search_end_to_end_and_oom_fallback(monkeypatch, tmp_path, capsys):
+    # The winner's final training runs out of memory: the runner-up is trained instead.
+    real = nao.ws.train_classifier
+    calls = []
+
+    def flaky(model, train, evals, cfg, runtime, **kw):
+        calls.append(sorted(evals))
+        if len(calls) == 3:  # 2 reranks, then the first final training
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 1.00 GiB (fake)")
+        return real(model, train, evals, cfg, runtime, **kw)
+
+    monkeypatch.setattr(nao.ws, "train_classifier", flaky)
+    out = tmp_path / "run"
+    rc = main(["search", "--preset", "smoke", "--strategy", "random", "--seed", "1", "--out", str(out)])
+    assert rc == 0
+    printed = capsys.readouterr().out
+    assert "round 1:" in printed and "rerank 2/2" in printed and "test accuracy" in printed
+    assert "trying the next candidate" in printed
+    names = {p.name for p in out.iterdir()}
+    assert {"config.json", "manifest.json", "journal.jsonl", "best.json", "supernet.json", "rerank.json",
+            "result.json", "final"} <= names
+    assert len((out / "journal.jsonl").read_text().splitlines()) == 6  # the budget counts scored architectures
+    rerank = json.loads((out / "rerank.json").read_text())
+    result = json.loads((out / "result.json").read_text())
+    assert len(rerank) == 2 and result["n_scored"] == 6
+    assert 0.0 <= result["final"]["test_acc"] <= 1.0 and result["final"]["status"] == "ok"
+    ranked = sorted(rerank, key=lambda r: r["metrics"]["val_acc"], reverse=True)
+    assert result["winner"] == ranked[1]["arch"]  # the runner-up, after the fake OOM
+    assert calls == [["val"], ["val"], ["test"], ["test"]]
+    assert json.loads((out / "config.json").read_text())["preset"] == "smoke"
+
+
+def test_cifar10_smoke_on_a_subset(data_dir, tmp_path):
+    if not (data_dir / "cifar10" / "cifar-10-batches-bin").is_dir():
+        pytest.skip("CIFAR-10 binaries not available")
+    out = tmp_path / "c"
+    rc = main(["search", "--evaluator", "supernet", "--dataset", "cifar10", "--data-dir", str(data_dir / "cifar10"),
+               "--device", "cpu", "--preset", "smoke", "--strategy", "random", "--subset", "128", "--out", str(out), "-q"])
+    assert rc == 0
+    result = json.loads((out / "result.json").read_text())
+    assert result["dataset"] == "cifar10" and result["sizes"] == [128, 128, 128]
+
+
+@pytest.mark.parametrize(
+    "argv, fragment",
+    [
+        (["--space", "nb201"], "needs a conv cell space"),
+        (["--dataset", "cifar10", "--data-dir", "{tmp}/nothing"], "CIFAR-10 not found"),
+        (["--budget", "0"], "--budget must be at least 1"),
+        (["--preset", "huge"], "unknown --preset 'huge'"),
+        (["--device", "cuda"] if not torch.cuda.is_available() else ["--device", "tpu"], "--device"),
+    ],
+)
+def test_bad_input_exits_2_without_a_run_directory(tmp_path, capsys, argv, fragment):
+    argv = [a.replace("{tmp}", str(tmp_path)) for a in argv]
+    out = tmp_path / "r"
+    rc = main(["search", "--strategy", "random", "--preset", "smoke", "--out", str(out), "-q", *argv])
+    err = capsys.readouterr().err
+    assert rc == 2 and fragment in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+    assert not out.exists()
+
+
+def test_train_architecture_reports_oom_as_failed(monkeypatch):
+    cfg = preset_config("smoke")
+    data = nao.ws.load_splits(cfg)
+    space = nao.ws.get_space("nao-ws")
+    arch = space.sample(__import__("numpy").random.default_rng(0))
+
+    def oom(*a, **k):
+        raise torch.OutOfMemoryError("CUDA out of memory (fake)")
+
+    monkeypatch.setattr(nao.ws, "train_classifier", oom)
+    r = nao.ws.train_architecture(space, arch, data, cfg.rerank_network, cfg.rerank_train,
+                                  nao.ws.make_runtime("cpu"), data.train, {"val": data.val}, seed=0)
+    assert r["status"] == "failed" and "out of memory" in r["error"]
