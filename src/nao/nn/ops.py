@@ -167,7 +167,7 @@ class Pool(nn.Module):
 
 
 class Identity(nn.Module):
-    """Returns its input (marked so drop-path and counters can recognise it)."""
+    """Returns its input (a named class so cells and counters can tell it apart)."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x
@@ -246,7 +246,8 @@ OPS: dict[str, OpFactory] = {
     "avg_pool_5x5": _pool("avg", 5),
 }
 
-#: Ops without parameters at ``C_in == C_out`` (useful for counting and drop-path rules).
+#: Ops without parameters at stride 1 and ``C_in == C_out`` (with stride 2 an identity becomes
+#: a factorized reduction, which has parameters).
 PARAMETER_FREE = frozenset(
     {"none", "identity", "skip_connect"} | {n for n in OPS if "pool" in n}
 )
