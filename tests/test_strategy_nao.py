@@ -23,10 +23,18 @@ FAST = dict(
     ensemble=2,
     fit_epochs=4,
     refit_epochs=2,
-    pretrain_archs=40,
-    pretrain_steps=3,
-    controller=dict(embedding_size=8, hidden_size=16, mlp_layers=1, mlp_hidden_size=16, batch_size=16, max_step=5.0),
+    controller=dict(embedding_size=8, hidden_size=16, mlp_layers=1, mlp_hidden_size=16, batch_size=16, max_step=5.0,
+                    pretrain_archs=40, pretrain_steps=3, beam_width=4),
 )
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    # Tiny models are fastest on one thread, and two OpenMP threads crawl on a busy 2-core box.
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 class TokenSum(Evaluator):

@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from nao.controller.config import ControllerConfig
-from nao.controller.fit import fit
+from nao.controller.fit import fit, pretrain_on_space
 from nao.controller.metrics import kendall_tau, pairwise_accuracy, reconstruction_accuracy
 from nao.controller.model import EncoderPredictorDecoder, as_tokens
 from nao.errors import ConfigError
@@ -49,9 +49,11 @@ def evaluate_once(
     space, val = table.space, table.metrics["val_acc"]
     train = [table.archs[i] for i in train_idx]
     test = [table.archs[i] for i in test_idx]
+    test_keys = {space.key(a) for a in test}
     models = []
     for _ in range(ensemble):
         model = EncoderPredictorDecoder(space, cfg, seed=int(rng.integers(2**31)), device=device)
+        pretrain_on_space(model, rng, exclude=test_keys)  # unlabelled, and never a test architecture
         fit(model, train, val[train_idx], rng, epochs=epochs)
         models.append(model)
     tokens = as_tokens(test, device)

@@ -19,7 +19,7 @@ the controller learns the space's symmetries.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Hashable, Sequence
 
 import numpy as np
 import torch
@@ -166,3 +166,22 @@ def pretrain(
             losses.append(float(nll.detach()))
     model.eval()
     return losses
+
+
+def pretrain_on_space(
+    model: EncoderPredictorDecoder,
+    rng: np.random.Generator,
+    exclude: Collection[Hashable] = (),
+) -> list[float]:
+    """:func:`pretrain` on ``cfg.pretrain_archs`` random architectures of the model's space.
+
+    Samples whose key is in ``exclude`` are dropped (e.g. a test set, so reconstruction
+    accuracy on it measures generalisation); duplicates are harmless. A config with
+    ``pretrain_archs == 0`` or ``pretrain_steps == 0`` does nothing.
+    """
+    cfg, space = model.cfg, model.space
+    if cfg.pretrain_archs <= 0 or cfg.pretrain_steps <= 0:
+        return []
+    excluded = set(exclude)
+    archs = [a for a in (space.sample(rng) for _ in range(cfg.pretrain_archs)) if space.key(a) not in excluded]
+    return pretrain(model, archs, rng, cfg.pretrain_steps, cfg.pretrain_lr)

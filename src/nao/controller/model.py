@@ -47,14 +47,18 @@ def as_tokens(archs: Sequence[Architecture] | torch.Tensor, device: torch.device
 class Encoder(nn.Module):
     """Token embedding + LSTM; returns normalised states (B, L, H) and embedding (B, H)."""
 
-    def __init__(self, vocab_size: int, cfg: ControllerConfig) -> None:
+    def __init__(self, vocab_size: int, length: int, cfg: ControllerConfig) -> None:
         super().__init__()
         self.embedding = nn.Embedding(vocab_size, cfg.embedding_size)
+        self.position = nn.Embedding(length, cfg.embedding_size) if cfg.positional else None
         self.dropout = nn.Dropout(cfg.dropout)
         self.lstm = nn.LSTM(cfg.embedding_size, cfg.hidden_size, cfg.layers, batch_first=True)
 
     def forward(self, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        x = self.dropout(self.embedding(tokens))  # (B, L) -> (B, L, E)
+        x = self.embedding(tokens)  # (B, L) -> (B, L, E)
+        if self.position is not None:
+            x = x + self.position.weight[: tokens.shape[1]]
+        x = self.dropout(x)
         states, _ = self.lstm(x)  # (B, L, H)
         # Unit-norm states (as the official code) keep the gradient step size eta comparable
         # across models and training stages.
@@ -93,15 +97,23 @@ class Decoder(nn.Module):
     teacher-forced training runs the whole sequence in one LSTM call.
     """
 
-    def __init__(self, vocab_size: int, cfg: ControllerConfig) -> None:
+    def __init__(self, vocab_size: int, length: int, cfg: ControllerConfig) -> None:
         super().__init__()
         self.sos = vocab_size  # an extra input id meaning "start of sequence"
         self.layers = cfg.layers
         self.embedding = nn.Embedding(vocab_size + 1, cfg.embedding_size)
+        self.position = nn.Embedding(length, cfg.embedding_size) if cfg.positional else None
         self.dropout = nn.Dropout(cfg.dropout)
         self.lstm = nn.LSTM(cfg.embedding_size, cfg.hidden_size, cfg.layers, batch_first=True)
         self.combine = nn.Linear(2 * cfg.hidden_size, cfg.hidden_size)
         self.out = nn.Linear(cfg.hidden_size, vocab_size)
+
+    def embed_inputs(self, inputs: torch.Tensor, start: int) -> torch.Tensor:
+        """Input embeddings (B, T, E) of ids (B, T) at positions ``start..start+T-1``."""
+        x = self.embedding(inputs)
+        if self.position is not None:
+            x = x + self.position.weight[start : start + inputs.shape[1]]
+        return x
 
     def init_state(self, emb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         h = emb.unsqueeze(0).expand(self.layers, -1, -1).contiguous()  # (B, H) -> (layers, B, H)
@@ -118,7 +130,7 @@ class Decoder(nn.Module):
         """Teacher-forced logits (B, L, V) for ``tokens`` (B, L)."""
         sos = torch.full_like(tokens[:, :1], self.sos)
         inputs = torch.cat([sos, tokens[:, :-1]], dim=1)  # shift right: (B, L)
-        out, _ = self.lstm(self.dropout(self.embedding(inputs)), self.init_state(emb))  # (B, L, H)
+        out, _ = self.lstm(self.dropout(self.embed_inputs(inputs, 0)), self.init_state(emb))  # (B, L, H)
         return self.step_logits(out, states)
 
     def greedy(self, states: torch.Tensor, emb: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -128,7 +140,7 @@ class Decoder(nn.Module):
         prev = torch.full((batch, 1), self.sos, dtype=torch.long, device=states.device)
         out_tokens = []
         for i in range(length):
-            out, hidden = self.lstm(self.embedding(prev), hidden)  # (B, 1, H)
+            out, hidden = self.lstm(self.embed_inputs(prev, i), hidden)  # (B, 1, H)
             logits = self.step_logits(out, states)[:, 0]  # (B, 1, V) -> (B, V)
             logits = logits.masked_fill(~mask[i], float("-inf"))
             prev = logits.argmax(dim=-1, keepdim=True)  # (B, 1)
@@ -153,7 +165,7 @@ class Decoder(nn.Module):
         prev = torch.full((batch * width, 1), self.sos, dtype=torch.long, device=states.device)
         seqs = torch.zeros(batch, width, 0, dtype=torch.long, device=states.device)
         for i in range(length):
-            out, (h, c) = self.lstm(self.embedding(prev), (h, c))  # (B*W, 1, H)
+            out, (h, c) = self.lstm(self.embed_inputs(prev, i), (h, c))  # (B*W, 1, H)
             logits = self.step_logits(out, mem)[:, 0].masked_fill(~mask[i], float("-inf"))  # (B*W, V)
             total = score.unsqueeze(-1) + torch.log_softmax(logits, -1).view(batch, width, vocab)  # (B, W, V)
             score, flat = total.view(batch, width * vocab).topk(width, dim=-1)  # (B, W)
@@ -187,9 +199,9 @@ class EncoderPredictorDecoder(nn.Module):
         self.cfg = cfg or ControllerConfig()
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)  # local: restored when the block exits
-            self.encoder = Encoder(space.vocab_size, self.cfg)
+            self.encoder = Encoder(space.vocab_size, space.length, self.cfg)
             self.predictor = Predictor(self.cfg)
-            self.decoder = Decoder(space.vocab_size, self.cfg)
+            self.decoder = Decoder(space.vocab_size, space.length, self.cfg)
         self.register_buffer("mask", grammar_mask(space), persistent=False)
         self.to(device)
 

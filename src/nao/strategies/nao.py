@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from nao.controller.config import ControllerConfig, for_space
-from nao.controller.fit import fit, make_optimizer, pretrain
+from nao.controller.fit import fit, make_optimizer, pretrain_on_space
 from nao.controller.generate import improve_candidates
 from nao.controller.model import EncoderPredictorDecoder, as_tokens
 from nao.errors import ConfigError
@@ -94,9 +94,6 @@ class NAOStrategy(Strategy):
         fit_epochs: int | None = DEFAULT_FIT_EPOCHS,
         refit_epochs: int | None = None,
         warm_start: bool = True,
-        pretrain_archs: int = 0,
-        pretrain_steps: int = 200,
-        pretrain_lr: float = 1e-2,
         device: str = "cpu",
         threads: int | None = 1,
     ) -> None:
@@ -112,7 +109,6 @@ class NAOStrategy(Strategy):
         self.candidates, self.ensemble = int(candidates), int(ensemble)
         self.fit_epochs, self.refit_epochs, self.warm_start = fit_epochs, refit_epochs, warm_start
         self.device, self.threads = device, threads
-        self.pretrain_archs, self.pretrain_steps, self.pretrain_lr = pretrain_archs, pretrain_steps, pretrain_lr
         self._records: dict[Hashable, _Record] = {}
         self._queue: list[Architecture] = []
         self._models: list[EncoderPredictorDecoder] = []
@@ -185,8 +181,7 @@ class NAOStrategy(Strategy):
                 EncoderPredictorDecoder(self.space, self.cfg, seed=int(self.rng.integers(2**31)), device=self.device)
                 for _ in range(self.ensemble)
             ]
-            if self.pretrain_archs > 0:
-                self._pretrain()
+            self._pretrain()
             self._optimizers = [make_optimizer(m) for m in self._models]
         epochs = self.fit_epochs if first else (self.refit_epochs or self.fit_epochs)
         for model, opt in zip(self._models, self._optimizers):
@@ -196,9 +191,9 @@ class NAOStrategy(Strategy):
 
     def _pretrain(self) -> None:
         """Teach the first controller's autoencoder the space, then share it with the others."""
-        unlabeled = [self.space.sample(self.rng) for _ in range(self.pretrain_archs)]
         first = self._models[0]
-        pretrain(first, unlabeled, self.rng, self.pretrain_steps, self.pretrain_lr)
+        if not pretrain_on_space(first, self.rng):
+            return
         for other in self._models[1:]:
             other.encoder.load_state_dict(first.encoder.state_dict())
             other.decoder.load_state_dict(first.decoder.state_dict())
