@@ -21,8 +21,8 @@ FAST = dict(
     top_k=4,
     candidates=12,
     ensemble=2,
-    fit_epochs=4,
-    refit_epochs=2,
+    fit_steps=4,
+    refit_steps=2,
     controller=dict(embedding_size=8, hidden_size=16, mlp_layers=1, mlp_hidden_size=16, batch_size=16, max_step=5.0,
                     pretrain_archs=40, pretrain_steps=3, beam_width=4),
 )

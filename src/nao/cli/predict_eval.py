@@ -24,6 +24,7 @@ import torch
 
 from nao.controller.config import ControllerConfig, for_space
 from nao.controller.evaluate import METRICS, predict_eval
+from nao.controller.fit import DEFAULT_FIT_STEPS
 from nao.errors import ConfigError
 from nao.evaluators.tabular import TabularBenchmark
 from nao.spaces import get_space
@@ -58,7 +59,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seeds", type=int, default=5, help="random splits per size (default: 5)")
     p.add_argument("--ensemble", type=int, default=None,
                    help="controllers averaged per fit (default: the nao strategy's ensemble size)")
-    p.add_argument("--epochs", type=int, default=None, help="training epochs (default: the nao strategy's first fit)")
+    p.add_argument("--epochs", type=int, default=None,
+                   help=f"training epochs (default: about {DEFAULT_FIT_STEPS} steps, as the nao strategy's first fit)")
     p.add_argument("--config", default=None, help="YAML/JSON file of controller options overriding the defaults")
     p.add_argument("--device", default="cpu", help="torch device (default: cpu)")
     p.add_argument("--threads", type=int, default=1, help="torch intra-op threads (default: 1, fastest for tiny models)")
@@ -93,7 +95,7 @@ def format_table(summary: dict[str, dict[str, dict[str, float]]]) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from nao.strategies.nao import DEFAULT_ENSEMBLE, DEFAULT_FIT_EPOCHS
+    from nao.strategies.nao import DEFAULT_ENSEMBLE
 
     sizes = parse_sizes(args.train_sizes)
     if args.ensemble is not None and args.ensemble < 1:
@@ -106,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
     cfg = _load_config(args.config, for_space(space))
     table = TabularBenchmark.load(args.benchmark, space)
     ensemble = args.ensemble or DEFAULT_ENSEMBLE
-    epochs = args.epochs or cfg.epochs or DEFAULT_FIT_EPOCHS
+    epochs = args.epochs or cfg.epochs  # None: about DEFAULT_FIT_STEPS steps, as a first round
     torch.set_num_threads(args.threads)
     start = time.perf_counter()
 
@@ -114,8 +116,9 @@ def run(args: argparse.Namespace) -> int:
         log.info("train %d seed %d: tau %.3f recon %.3f", size, seed, m["kendall_tau"], m["recon_acc"])
 
     summary = predict_eval(table, sizes, args.test_size, args.seeds, cfg, ensemble, epochs, args.device, progress)
+    length = f"{epochs} epochs" if epochs else f"~{DEFAULT_FIT_STEPS} steps"
     print(f"{args.space} controller on {table.path.name}: test size {args.test_size}, ensemble {ensemble}, "
-          f"{epochs} epochs, mean ± sem over {args.seeds} seeds")
+          f"{length}, mean ± sem over {args.seeds} seeds")
     print(format_table(summary))
     print(f"wall time {time.perf_counter() - start:.1f} s")
     if args.json_out:

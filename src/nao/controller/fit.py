@@ -27,17 +27,21 @@ import torch
 from nao.controller.model import EncoderPredictorDecoder, as_tokens
 from nao.spaces.base import Architecture, SearchSpace
 
-# Gradient steps a default fit takes (epochs are derived from it and the data size), and
-# the bounds on the resulting epochs. A fixed step count rather than a fixed epoch count
-# keeps the cost of a fit roughly proportional to the number of tokens seen.
-_DEFAULT_STEPS = 1200
-_MIN_EPOCHS, _MAX_EPOCHS = 50, 1000
+# Gradient steps of a default fit. Epochs follow from the data size: a fixed number of
+# steps rather than of epochs keeps a fit's cost flat as the pool grows, and the CPU cost
+# of a fit proportional to the sequence length (official: 1000 epochs, on a GPU).
+DEFAULT_FIT_STEPS = 200
+
+
+def epochs_for_steps(steps: int, n_archs: int, batch_size: int) -> int:
+    """Epochs giving about ``steps`` mini-batches of ``batch_size`` over ``n_archs`` (at least 1)."""
+    batches = max(1, -(-n_archs // batch_size))
+    return max(1, round(steps / batches))
 
 
 def default_epochs(n_archs: int, batch_size: int) -> int:
-    """Epochs of a default fit: about ``_DEFAULT_STEPS`` gradient steps, within bounds."""
-    batches = max(1, -(-n_archs // batch_size))
-    return int(np.clip(round(_DEFAULT_STEPS / batches), _MIN_EPOCHS, _MAX_EPOCHS))
+    """Epochs of a default fit (about :data:`DEFAULT_FIT_STEPS` steps)."""
+    return epochs_for_steps(DEFAULT_FIT_STEPS, n_archs, batch_size)
 
 
 def normalize_targets(values: Sequence[float] | np.ndarray, transform: str = "minmax") -> np.ndarray:

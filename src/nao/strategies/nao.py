@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from nao.controller.config import ControllerConfig, for_space
-from nao.controller.fit import fit, make_optimizer, pretrain_on_space
+from nao.controller.fit import DEFAULT_FIT_STEPS, epochs_for_steps, fit, make_optimizer, pretrain_on_space
 from nao.controller.generate import improve_candidates
 from nao.controller.model import EncoderPredictorDecoder, as_tokens
 from nao.errors import ConfigError
@@ -33,9 +33,8 @@ from nao.results import Result
 from nao.spaces.base import Architecture, SearchSpace
 from nao.strategies.base import Strategy
 
-# Defaults shared with ``nao predict-eval`` (which fits controllers the way a first round does).
+# Controllers per round; ``nao predict-eval`` uses the same default.
 DEFAULT_ENSEMBLE = 1
-DEFAULT_FIT_EPOCHS = 200
 
 
 @dataclass
@@ -73,8 +72,8 @@ class NAOStrategy(Strategy):
         ensemble: controllers trained per round (different initialisations).
         controller: :class:`ControllerConfig` or dict of overrides of the space's default
             (:func:`nao.controller.config.for_space`).
-        fit_epochs: epochs of the first fit (None: the config's / size-scaled default).
-        refit_epochs: epochs of later, warm-started fits (None: same as the first).
+        fit_steps: gradient steps of the first fit (epochs follow from the pool size).
+        refit_steps: gradient steps of later, warm-started fits.
         warm_start: continue training the previous round's controllers instead of new ones.
         device: where the controllers live.
         threads: torch intra-op threads while fitting/decoding (None: leave torch's setting).
@@ -91,15 +90,16 @@ class NAOStrategy(Strategy):
         candidates: int = 100,
         ensemble: int = DEFAULT_ENSEMBLE,
         controller: ControllerConfig | dict[str, Any] | None = None,
-        fit_epochs: int | None = DEFAULT_FIT_EPOCHS,
-        refit_epochs: int | None = None,
+        fit_steps: int = DEFAULT_FIT_STEPS,
+        refit_steps: int = 50,
         warm_start: bool = True,
         device: str = "cpu",
         threads: int | None = 1,
     ) -> None:
         super().__init__(space, seed)
         for name, value in (("seed_archs", seed_archs), ("per_round", per_round), ("top_k", top_k),
-                            ("candidates", candidates), ("ensemble", ensemble)):
+                            ("candidates", candidates), ("ensemble", ensemble),
+                            ("fit_steps", fit_steps), ("refit_steps", refit_steps)):
             if int(value) < 1:
                 raise ConfigError(f"nao strategy option {name} must be >= 1, got {value}")
         if isinstance(controller, dict):
@@ -107,7 +107,7 @@ class NAOStrategy(Strategy):
         self.cfg = controller or for_space(space)
         self.seed_archs, self.per_round, self.top_k = int(seed_archs), int(per_round), int(top_k)
         self.candidates, self.ensemble = int(candidates), int(ensemble)
-        self.fit_epochs, self.refit_epochs, self.warm_start = fit_epochs, refit_epochs, warm_start
+        self.fit_steps, self.refit_steps, self.warm_start = int(fit_steps), int(refit_steps), warm_start
         self.device, self.threads = device, threads
         self._records: dict[Hashable, _Record] = {}
         self._queue: list[Architecture] = []
@@ -183,7 +183,8 @@ class NAOStrategy(Strategy):
             ]
             self._pretrain()
             self._optimizers = [make_optimizer(m) for m in self._models]
-        epochs = self.fit_epochs if first else (self.refit_epochs or self.fit_epochs)
+        steps = self.fit_steps if first else self.refit_steps
+        epochs = epochs_for_steps(steps, len(archs), self.cfg.batch_size)
         for model, opt in zip(self._models, self._optimizers):
             fit(model, archs, values, self.rng, epochs=epochs, optimizer=opt)
         preds = np.mean([m.predict(as_tokens(archs, m.device)).cpu().numpy() for m in self._models], axis=0)
