@@ -59,6 +59,7 @@ from nao.results import Result
 from nao.spaces.base import Architecture, SearchSpace
 from nao.spaces.rnn import RecurrentGenotype, RNNCellSpace
 from nao.train.lm import LMConfig, LMTrainer, evaluate_lm
+from nao.train.lm import preset as lm_preset
 
 log = logging.getLogger(__name__)
 
@@ -114,10 +115,8 @@ def supernet_preset(name: str, **overrides: Any) -> RNNSupernetConfig:
         )
         cfg = RNNSupernetConfig(lm=lm, steps_per_round=200 * (929_589 // (256 * 35)))
     elif name == "small":
-        lm = LMConfig(
-            model=ModelConfig(256, 256, dropout=0.4, dropout_h=0.1, dropout_x=0.25, dropout_i=0.1),
-            batch_size=32, eval_batch_size=32, lr=20.0, clip=0.25, weight_decay=1.2e-6,
-        )
+        # The LM "small" preset's network and SGD settings (nao.train.lm).
+        lm = replace(lm_preset("small"), eval_batch_size=64)
         cfg = RNNSupernetConfig(
             lm=lm, share="node_input", seed_pool=40, new_per_round=20, pool_size=40, steps_per_round=300,
             score_tokens=16_384,
