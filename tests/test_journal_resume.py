@@ -19,7 +19,6 @@ from nao.errors import NaoError
 from nao.journal import Journal, read_journal
 from nao.results import Result
 from nao.spaces import get_space
-from nao.strategies import strategy_names
 
 SPACE = get_space("nb201")
 
@@ -75,7 +74,7 @@ def test_fsync_policy(tmp_path, monkeypatch):
             j.append(_result(i))
         # flushed, so another reader (a resumed process) sees every record before any fsync
         assert len(read_journal(tmp_path / "b.jsonl", SPACE)) == 5
-    assert len(calls) == 2  # the first record, then the rest once on close
+    assert len(calls) == 1  # once, on close
 
 
 # -- resume ------------------------------------------------------------------------------------
@@ -115,11 +114,9 @@ def test_sigkill_midway_then_resume_matches_uninterrupted(nb201_path, tmp_path):
     assert len(json.loads((killed / "manifest.json").read_text())["resumes"]) == 1
 
 
-@pytest.mark.parametrize("strategy", ["random", "rea", "local", "nao"])
+@pytest.mark.parametrize("strategy", ["random", "rea", "local"])  # nao: tests/test_study.py (cheaper settings)
 def test_resume_from_any_cut_matches_uninterrupted(nb201_path, tmp_path, strategy, caplog):
     """A kill leaves a journal prefix, maybe with a torn line: cut one at random and resume."""
-    if strategy not in strategy_names():
-        pytest.skip(f"strategy {strategy} not available")
     budget = 30
     ref = tmp_path / "ref"
     assert search(nb201_path, ref, strategy, budget) == 0

@@ -78,7 +78,8 @@ class Journal:
         self.fsync_every_s = fsync_every_s
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._fh = open(self.path, "a", encoding="utf-8")
-        self._last_fsync = float("-inf")
+        # Counting from the open, a burst of cheap records is fsynced once a second, not also on its first record.
+        self._last_fsync = time.monotonic()
         self._dirty = False
 
     def append(self, result: Result) -> None:

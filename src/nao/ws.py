@@ -34,7 +34,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -80,10 +81,15 @@ class WSConfig:
         digits_fractions: digits (train, validation, test) fractions.
         space: conv cell space searched.
         strategy: search strategy proposing each round (``nao``; ``random`` etc. for baselines).
-        strategy_options: keyword arguments for the strategy.
+        nao_options: keyword arguments for the ``nao`` strategy (ignored by the others);
+            ``seed_archs`` and ``per_round`` default to the supernet's ``seed_pool`` and
+            ``new_per_round`` so that each controller round fills one supernet round.
         budget: architectures scored by the supernet (the Study's budget).
         seed: seeds the split, the supernet, the strategy and the retraining.
         device: ``cpu``, ``cuda``, ``cuda:N`` or ``auto``.
+        threads: torch intra-op CPU threads for the run (0: leave torch's setting). Tiny
+            networks gain little from a second thread, and OpenMP threads slow to a crawl when
+            the cores are shared, so the CPU presets use 1.
         supernet: supernet shape.
         supernet_train: supernet training and scoring.
         top_k: architectures reranked by brief training from scratch.
@@ -100,10 +106,11 @@ class WSConfig:
     digits_fractions: tuple[float, float, float] = (0.6, 0.2, 0.2)
     space: str = "nao-ws"
     strategy: str = "nao"
-    strategy_options: dict[str, Any] = field(default_factory=dict)
+    nao_options: dict[str, Any] = field(default_factory=dict)
     budget: int = 1500
     seed: int = 0
     device: str = "cpu"
+    threads: int = 0
     supernet: SupernetConfig = field(default_factory=SupernetConfig)
     supernet_train: SupernetTrainConfig = field(default_factory=SupernetTrainConfig)
     top_k: int = 5
@@ -129,7 +136,8 @@ class WSConfig:
 # -- presets ---------------------------------------------------------------------------------------
 def _digits_preset() -> WSConfig:
     # Sized so that `nao search` (no arguments) finishes in under 5 minutes on 2 CPU cores
-    # (timed in BENCHMARKS.md): F=8, one cell per stage, 8x8 -> 4x4 -> 2x2.
+    # (timed in BENCHMARKS.md): F=8, one cell per stage, 8x8 -> 4x4 -> 2x2. A pool of 40 rather
+    # than hundreds: each architecture must get enough supernet steps on 1,078 images.
     small = TrainConfig(epochs=10, batch_size=64, eval_batch_size=512, lr=0.05, lr_min=0.0, momentum=0.9,
                         nesterov=True, weight_decay=3e-4, grad_clip=5.0, aux_weight=0.0, augment=_NO_AUGMENT,
                         eval_every=0)
@@ -137,18 +145,20 @@ def _digits_preset() -> WSConfig:
     return WSConfig(
         preset="digits",
         dataset="digits",
-        budget=200,
+        budget=100,
+        threads=1,
         supernet=SupernetConfig(channels=8, layers=1),
         supernet_train=SupernetTrainConfig(
-            seed_pool=100, new_per_round=50, pool_size=100, epochs_per_round=8, batch_size=64,
+            seed_pool=40, new_per_round=20, pool_size=40, epochs_per_round=10, batch_size=64,
             eval_batch_size=512, lr=0.05, lr_min=0.001, bn="batch", augment=None,
         ),
-        strategy_options={},
+        # The controller improves the top 10; it decodes 60 candidates and proposes the 20 best-predicted.
+        nao_options={"top_k": 10, "candidates": 60, "fit_epochs": 100, "refit_epochs": 50},
         top_k=3,
         rerank_network=net,
         rerank_train=small,
-        final_network=replace(net, channels=16),
-        final_train=replace(small, epochs=30),
+        final_network=replace(net, channels=12),
+        final_train=replace(small, epochs=15),
     )
 
 
@@ -160,6 +170,8 @@ def _smoke_preset() -> WSConfig:
     net = NetworkConfig(channels=8, layers=1, auxiliary=False)
     return WSConfig(
         preset="smoke",
+        threads=1,
+        nao_options={"top_k": 2, "candidates": 4, "fit_epochs": 5},
         budget=6,
         train_images=256,
         val_images=128,
@@ -201,8 +213,9 @@ def _paper_preset() -> WSConfig:
             batch_size=128, eval_batch_size=500, score_images=1000, lr=0.025, lr_min=0.001,
             weight_decay=3e-4, grad_clip=5.0, bn="batch", augment=_CIFAR_AUGMENT,
         ),
-        # The official controller decodes the new architectures from the top 100 of the pool.
-        strategy_options={},
+        # The official controller is trained 1,000 epochs per round (--controller_epochs) and
+        # decodes the new architectures from the top 100 of the pool; one controller is kept.
+        nao_options={"top_k": 100, "candidates": 300, "fit_epochs": 1000, "warm_start": True},
         top_k=5,
         rerank_network=NetworkConfig(channels=20, layers=3, auxiliary=False, dropout=0.0, drop_path=0.1),
         rerank_train=TrainConfig(epochs=10, batch_size=128, eval_batch_size=500, lr=0.025, lr_min=0.001,
@@ -330,11 +343,26 @@ def train_architecture(
     return {"status": result.status, "metrics": result.metrics, "seconds": result.seconds, "error": result.error}
 
 
-def _concat(a: ImageSet, b: ImageSet) -> ImageSet:
+def join_sets(a: ImageSet, b: ImageSet) -> ImageSet:
+    """The examples of ``a`` followed by those of ``b``."""
     return ImageSet(torch.cat([a.images, b.images]), torch.cat([a.labels, b.labels]))
 
 
 # -- the search --------------------------------------------------------------------------------------
+@contextmanager
+def torch_threads(n: int) -> Iterator[None]:
+    """Run the block with ``n`` torch intra-op threads (``n <= 0``: unchanged), then restore."""
+    if n <= 0:
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def run_ws_search(
     cfg: WSConfig,
     out_dir: str | Path,
@@ -351,8 +379,13 @@ def run_ws_search(
         on_result: called with each supernet-scored architecture (progress bars).
         quiet: silence the per-epoch bars of the retraining runs.
     """
-    say = progress or (lambda line: log.info("%s", line))
     cfg.check()
+    with torch_threads(cfg.threads):
+        return _run(cfg, Path(out_dir), progress or (lambda line: log.info("%s", line)), on_result, quiet)
+
+
+def _run(cfg: WSConfig, out_dir: Path, say: Callable[[str], None], on_result: Callable[[Result], None] | None,
+         quiet: bool) -> dict[str, Any]:
     space = get_space(cfg.space)
     if not isinstance(space, ConvCellSpace):
         raise ConfigError(
@@ -367,7 +400,10 @@ def run_ws_search(
     rounds = evaluator.rounds_for_budget(cfg.budget)
     if sn_train.total_epochs <= 0:
         evaluator.schedule_epochs = rounds * sn_train.epochs_per_round
-    strategy = make_strategy(cfg.strategy, space, seed=cfg.seed, **cfg.strategy_options)
+    options: dict[str, Any] = {}
+    if cfg.strategy == "nao":
+        options = {"seed_archs": sn_train.seed_pool, "per_round": sn_train.new_per_round, **cfg.nao_options}
+    strategy = make_strategy(cfg.strategy, space, seed=cfg.seed, **options)
     rundir = RunDir.create(out_dir, cfg.to_dict())
     t0 = time.perf_counter()
     n_tr, n_va, n_te = data.sizes()
@@ -414,7 +450,7 @@ def run_ws_search(
         say(f"final training ({cfg.final_train.epochs} epochs, F={cfg.final_network.channels}, "
             f"N={cfg.final_network.layers}) of {space.format(arch)}")
         final = train_architecture(space, arch, data, cfg.final_network, cfg.final_train, runtime,
-                                   _concat(data.train, data.val), {"test": data.test}, cfg.seed,
+                                   join_sets(data.train, data.val), {"test": data.test}, cfg.seed,
                                    out_dir=rundir.path / "final", quiet=quiet)
         if final["status"] == "ok":
             winner = rec

@@ -116,12 +116,23 @@ def run(args: argparse.Namespace) -> int:
     if (args.evaluator or ("tabular" if args.benchmark else "supernet")) == "supernet":
         from nao.ws import search_from_args  # NAO-WS: supernet rounds, rerank, final training
 
+        _refuse_run_flags_for_supernet(args)
+
         return search_from_args(args)
     args.evaluator, args.space = "tabular", args.space or "nb201"
     args.budget = 100 if args.budget is None else args.budget
     args.strategy = args.strategy or "nao"
     args.seed = 0 if args.seed is None else args.seed
     return run_study(config_from_args(args), args)
+
+
+def _refuse_run_flags_for_supernet(args: argparse.Namespace) -> None:
+    # One supernet's shared weights live in this process: spreading its evaluations over workers
+    # would train separate copies. Say so instead of silently ignoring the flag.
+    for key in ("executor", *EXECUTOR_KEYS):
+        value = getattr(args, key, None)
+        if value is not None and not (key == "executor" and value == "sequential"):
+            raise ConfigError(f"--{key.replace('_', '-')} {value}: the supernet evaluator runs in this process only")
 
 
 def resume(args: argparse.Namespace) -> int:
