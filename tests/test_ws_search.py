@@ -123,3 +123,16 @@ def test_train_architecture_reports_oom_as_failed(monkeypatch):
     r = nao.ws.train_architecture(space, arch, data, cfg.rerank_network, cfg.rerank_train,
                                   nao.ws.make_runtime("cpu"), data.train, {"val": data.val}, seed=0)
     assert r["status"] == "failed" and "out of memory" in r["error"]
+
+
+@pytest.mark.parametrize("name, dataset", [("digits", "digits"), ("smoke", "digits"), ("short", "cifar10"), ("paper", "cifar10")])
+def test_presets_build_the_nao_strategy(name, dataset):
+    # Guards the presets against drift of the nao strategy's options.
+    from nao.spaces import get_space
+    from nao.strategies import make_strategy
+
+    cfg = preset_config(name, dataset=dataset)
+    st = cfg.supernet_train
+    strategy = make_strategy("nao", get_space(cfg.space), seed=0, seed_archs=st.seed_pool,
+                             per_round=st.new_per_round, **cfg.nao_options)
+    assert len(strategy.ask(st.seed_pool)) == st.seed_pool

@@ -153,7 +153,7 @@ def _digits_preset() -> WSConfig:
             eval_batch_size=512, lr=0.05, lr_min=0.001, bn="batch", augment=None,
         ),
         # The controller improves the top 10; it decodes 60 candidates and proposes the 20 best-predicted.
-        nao_options={"top_k": 10, "candidates": 60, "fit_epochs": 100, "refit_epochs": 50},
+        nao_options={"top_k": 10, "candidates": 60},
         top_k=3,
         rerank_network=net,
         rerank_train=small,
@@ -171,7 +171,7 @@ def _smoke_preset() -> WSConfig:
     return WSConfig(
         preset="smoke",
         threads=1,
-        nao_options={"top_k": 2, "candidates": 4, "fit_epochs": 5},
+        nao_options={"top_k": 2, "candidates": 4},
         budget=6,
         train_images=256,
         val_images=128,
@@ -199,6 +199,7 @@ def _paper_preset() -> WSConfig:
     # (train_and_evaluate_top_on_cifar10, same F/N, lr 0.025 -> 0.001) and the best one wins.
     # 4 rounds: 600 + 3 x 300 = 1,500 architectures scored. The winner's final training is the
     # paper's: F=36, N=6, 600 epochs, cutout, drop path, aux head (nao.train.presets "paper").
+    from nao.controller.config import official
     from nao.train.presets import get_preset
 
     final = get_preset("paper")
@@ -213,9 +214,11 @@ def _paper_preset() -> WSConfig:
             batch_size=128, eval_batch_size=500, score_images=1000, lr=0.025, lr_min=0.001,
             weight_decay=3e-4, grad_clip=5.0, bn="batch", augment=_CIFAR_AUGMENT,
         ),
-        # The official controller is trained 1,000 epochs per round (--controller_epochs) and
-        # decodes the new architectures from the top 100 of the pool; one controller is kept.
-        nao_options={"top_k": 100, "candidates": 300, "fit_epochs": 1000, "warm_start": True},
+        # The official controller (sigmoid predictor, min-max targets, greedy decoding) decodes the
+        # new architectures from the top 100 of the pool, and one controller is kept across rounds.
+        # (It is trained 1,000 epochs per round, --controller_epochs; here the strategy's own fit
+        # length applies.)
+        nao_options={"top_k": 100, "candidates": 300, "warm_start": True, "controller": official()},
         top_k=5,
         rerank_network=NetworkConfig(channels=20, layers=3, auxiliary=False, dropout=0.0, drop_path=0.1),
         rerank_train=TrainConfig(epochs=10, batch_size=128, eval_batch_size=500, lr=0.025, lr_min=0.001,
