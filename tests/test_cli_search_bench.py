@@ -65,3 +65,12 @@ def test_bench_json(tmp_path, capsys):
     assert len(data["local"]["30"]["per_seed"]) == 3
     assert "mean" in data["random"]["25"] and "sem" in data["random"]["25"]
     assert "@25" in capsys.readouterr().out
+
+
+def test_search_task_ptb_dispatches_to_lm(monkeypatch):
+    import nao.cli.lm as lm
+
+    seen = {}
+    monkeypatch.setattr(lm, "run_lm_search", lambda args: seen.setdefault("task", args.task) and 0)
+    assert main(["search", "--task", "ptb", "--preset", "tiny", "-q"]) == 0
+    assert seen["task"] == "ptb"

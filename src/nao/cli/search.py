@@ -52,6 +52,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     ws.add_argument("--preset", default=None, help="digits, smoke, short, paper (default: digits; short for cifar10)")
     ws.add_argument("--subset", type=int, default=None, help="use only this many training images (smoke runs)")
     _add_run_flags(p)
+    p.add_argument("--task", choices=["cnn", "ptb"], default="cnn",
+                   help="cnn: image cells (default); ptb: recurrent cells on Penn Treebank (NAO-WS-RNN)")
+    from nao.cli.lm import add_lm_search_args  # PTB flags; ones this parser already has are reused
+
+    add_lm_search_args(p)
     p.set_defaults(func=run)
 
 
@@ -111,6 +116,10 @@ def check_budget(budget: int, space, evaluator) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.task == "ptb":
+        from nao.cli.lm import run_lm_search
+
+        return run_lm_search(args)
     if args.resume:
         return resume(args)
     if (args.evaluator or ("tabular" if args.benchmark else "supernet")) == "supernet":
