@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import time
 from pathlib import Path
 
@@ -26,16 +27,17 @@ from nao.train.lm import LMTrainer, preset, train_lm
 
 
 def cell_tokens_per_s(model, batch: int, bptt: int, steps: int) -> float:
-    """Forward + backward of the recurrent cell alone on random embeddings."""
+    """Forward + backward of the recurrent cell alone on random embeddings (median step)."""
     x = torch.randn(bptt, batch, model.cfg.emb_size)
     model.train()
-    best = float("inf")
-    for _ in range(steps + 1):  # the first call warms up allocators
+    times = []
+    for i in range(steps + 1):  # the first call warms up allocators
         t0 = time.perf_counter()
         out, _ = model.cell(x, model.init_hidden(batch))
         out.sum().backward()
-        best = min(best, time.perf_counter() - t0) if _ else best
-    return bptt * batch / best
+        if i:
+            times.append(time.perf_counter() - t0)
+    return bptt * batch / statistics.median(times)
 
 
 def main() -> None:

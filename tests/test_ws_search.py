@@ -66,7 +66,7 @@ def test_smoke_search_end_to_end_and_oom_fallback(monkeypatch, tmp_path, capsys)
     assert "round 1:" in printed and "rerank 2/2" in printed and "test accuracy" in printed
     assert "trying the next candidate" in printed
     names = {p.name for p in out.iterdir()}
-    assert {"config.json", "manifest.json", "journal.jsonl", "best.json", "supernet.json", "rerank.json",
+    assert {"config.json", "manifest.json", "search.log", "journal.jsonl", "best.json", "supernet.json", "rerank.json",
             "result.json", "final"} <= names
     assert len((out / "journal.jsonl").read_text().splitlines()) == 6  # the budget counts scored architectures
     rerank = json.loads((out / "rerank.json").read_text())

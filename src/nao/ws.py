@@ -18,7 +18,7 @@ Presets (:data:`PRESETS`) bundle everything: ``digits`` (the embedded default, a
 on 2 CPU cores), ``smoke`` (seconds; tests and CPU smoke runs), ``short`` (CIFAR-10 on one
 GPU in a few hours, untuned) and ``paper`` (the official NAO-WS CIFAR-10 settings).
 
-Run directory: ``config.json``, ``manifest.json``, ``journal.jsonl`` (supernet scores),
+Run directory: ``config.json``, ``manifest.json``, ``search.log``, ``journal.jsonl`` (supernet scores),
 ``best.json`` (best supernet score), ``supernet.json`` (per-epoch supernet statistics and the
 final pool ranking), ``rerank.json``, ``final/`` (checkpoint + ``metrics.json`` of the winner's
 training) and ``result.json`` (the winner and its test accuracy).
@@ -51,7 +51,7 @@ from nao.journal import Journal
 from nao.nn.network import CellNetwork, CellSpec, NetworkConfig
 from nao.nn.supernet import SupernetConfig, check_image_size
 from nao.results import Result
-from nao.rundir import RunDir
+from nao.rundir import RunDir, RunLog
 from nao.spaces import get_space
 from nao.spaces.base import Architecture
 from nao.spaces.cells import ConvCellSpace
@@ -396,8 +396,50 @@ def _run(cfg: WSConfig, out_dir: Path, say: Callable[[str], None], on_result: Ca
             f"to search {cfg.space} with a benchmark table pass --benchmark FILE"
         )
     runtime = make_runtime(cfg.device)
-    data = load_splits(cfg)
+    data = load_splits(cfg)  # every user error is raised before the run directory exists
     check_image_size(data.image_size)
+    rundir = RunDir.create(out_dir, cfg.to_dict())
+    with RunLog(rundir, space) as runlog:
+
+        def log_and_say(line: str) -> None:
+            runlog.info("%s", line)
+            say(line)
+
+        t0 = time.perf_counter()
+        callbacks = [runlog] + ([on_result] if on_result else [])
+        ranking, n_scored = _search(cfg, space, data, runtime, rundir, log_and_say, callbacks)
+        search_s = time.perf_counter() - t0
+        log_and_say(f"search done in {search_s:.0f}s: {n_scored} architectures scored; reranking the top "
+                    f"{min(cfg.top_k, len(ranking))} by {cfg.rerank_train.epochs}-epoch training from scratch")
+        order = _rerank(cfg, space, data, runtime, rundir, ranking[: cfg.top_k], log_and_say, quiet)
+        winner, final = _final(cfg, space, data, runtime, rundir, order, log_and_say, quiet)
+        report = {
+            "winner": winner["arch"] if winner else None,
+            "winner_tokens": winner["tokens"] if winner else None,
+            "winner_official": space.format_official(space.make(winner["tokens"]))
+            if winner and space.name in ("nao", "nao-ws") else None,
+            "rerank_val_acc": winner["metrics"]["val_acc"] if winner else None,
+            "supernet_val_acc": winner["supernet_val_acc"] if winner else None,
+            "final": {**final.get("metrics", {}), "status": final.get("status"), "seconds": final.get("seconds"),
+                      "error": final.get("error")},
+            "n_scored": n_scored,
+            "search_s": search_s,
+            "total_s": time.perf_counter() - t0,
+            "dataset": data.name,
+            "sizes": list(data.sizes()),
+        }
+        rundir.write_json("result.json", report)
+        if winner is None:
+            raise DataError(f"the final training failed for every reranked architecture: {final.get('error')}")
+        log_and_say(f"winner: {report['winner']}")
+        log_and_say(f"test accuracy {report['final']['test_acc']:.4f} after {cfg.final_train.epochs} epochs "
+                    f"(total {report['total_s']:.0f}s); run directory: {rundir.path}")
+    return report
+
+
+def _search(cfg: WSConfig, space: ConvCellSpace, data: ImageSplits, runtime, rundir: RunDir,
+            say: Callable[[str], None], callbacks: list) -> tuple[list[tuple[Architecture, float]], int]:
+    """The Study: supernet rounds alternating with strategy rounds. Returns (final pool ranking, scored)."""
     sn_train = cfg.supernet_train if data.augment is not None else replace(cfg.supernet_train, augment=None)
     evaluator = SupernetEvaluator(space, data, cfg.supernet, sn_train, runtime, seed=cfg.seed, on_round=_round_line(say))
     rounds = evaluator.rounds_for_budget(cfg.budget)
@@ -407,13 +449,10 @@ def _run(cfg: WSConfig, out_dir: Path, say: Callable[[str], None], on_result: Ca
     if cfg.strategy == "nao":
         options = {"seed_archs": sn_train.seed_pool, "per_round": sn_train.new_per_round, **cfg.nao_options}
     strategy = make_strategy(cfg.strategy, space, seed=cfg.seed, **options)
-    rundir = RunDir.create(out_dir, cfg.to_dict())
-    t0 = time.perf_counter()
     n_tr, n_va, n_te = data.sizes()
     say(f"NAO-WS on {data.name}: {n_tr} train / {n_va} val / {n_te} test images, space {space.name}, "
         f"strategy {cfg.strategy}, budget {cfg.budget} ({rounds} rounds x {sn_train.epochs_per_round} supernet epochs), "
         f"device {runtime.device}")
-    callbacks = [on_result] if on_result else []
     with Journal(rundir.journal_path, space) as journal:
         study = Study(space, strategy, evaluator, journal=journal, callbacks=callbacks)
         try:
@@ -424,16 +463,15 @@ def _run(cfg: WSConfig, out_dir: Path, say: Callable[[str], None], on_result: Ca
                 "history": evaluator.history,
                 "ranking": [{"arch": space.format(a), "val_acc": s} for a, s in evaluator.ranking()],
             })
-    search_s = time.perf_counter() - t0
     ranking = evaluator.ranking()
     if not ranking:
         raise DataError(f"every architecture failed in the supernet; see {rundir.journal_path}")
-    del evaluator  # free the supernet before retraining
+    return ranking, study.n_evaluated
 
-    # Rerank the top few by brief training from scratch on the training split.
-    candidates = ranking[: cfg.top_k]
-    say(f"search done in {search_s:.0f}s: {study.n_evaluated} architectures scored; "
-        f"reranking the top {len(candidates)} by {cfg.rerank_train.epochs}-epoch training from scratch")
+
+def _rerank(cfg: WSConfig, space: ConvCellSpace, data: ImageSplits, runtime, rundir: RunDir,
+            candidates: list[tuple[Architecture, float]], say: Callable[[str], None], quiet: bool) -> list[dict]:
+    """Brief training from scratch of each candidate (train split -> validation); best first."""
     reranked = []
     for i, (arch, score) in enumerate(candidates):
         r = train_architecture(space, arch, data, cfg.rerank_network, cfg.rerank_train, runtime, data.train,
@@ -444,10 +482,14 @@ def _run(cfg: WSConfig, out_dir: Path, say: Callable[[str], None], on_result: Ca
     rundir.write_json("rerank.json", reranked)
     order = sorted((r for r in reranked if r["status"] == "ok"), key=lambda r: r["metrics"]["val_acc"], reverse=True)
     if not order:
-        raise DataError("every reranked architecture failed to train; see rerank.json in the run directory")
+        raise DataError(f"every reranked architecture failed to train; see {rundir.path / 'rerank.json'}")
+    return order
 
-    # Train the winner (falling back to the runner-up if it cannot be trained) on train + val; test.
-    final, winner = None, None
+
+def _final(cfg: WSConfig, space: ConvCellSpace, data: ImageSplits, runtime, rundir: RunDir, order: list[dict],
+           say: Callable[[str], None], quiet: bool) -> tuple[dict | None, dict]:
+    """Train the winner on train + validation and test it; fall back to the runner-up if it fails."""
+    final: dict[str, Any] = {}
     for rec in order:
         arch = space.make(rec["tokens"])
         say(f"final training ({cfg.final_train.epochs} epochs, F={cfg.final_network.channels}, "
@@ -456,30 +498,9 @@ def _run(cfg: WSConfig, out_dir: Path, say: Callable[[str], None], on_result: Ca
                                    join_sets(data.train, data.val), {"test": data.test}, cfg.seed,
                                    out_dir=rundir.path / "final", quiet=quiet)
         if final["status"] == "ok":
-            winner = rec
-            break
+            return rec, final
         say(f"  final training failed ({final['error']}); trying the next candidate")
-    report = {
-        "winner": winner["arch"] if winner else None,
-        "winner_tokens": winner["tokens"] if winner else None,
-        "winner_official": space.format_official(space.make(winner["tokens"])) if winner and space.name in ("nao", "nao-ws") else None,
-        "rerank_val_acc": winner["metrics"]["val_acc"] if winner else None,
-        "supernet_val_acc": winner["supernet_val_acc"] if winner else None,
-        "final": {**(final or {}).get("metrics", {}), "status": (final or {}).get("status"),
-                  "seconds": (final or {}).get("seconds"), "error": (final or {}).get("error")},
-        "n_scored": study.n_evaluated,
-        "search_s": search_s,
-        "total_s": time.perf_counter() - t0,
-        "dataset": data.name,
-        "sizes": list(data.sizes()),
-    }
-    rundir.write_json("result.json", report)
-    if winner is None:
-        raise DataError(f"the winner's final training failed: {final and final['error']}")
-    say(f"winner: {report['winner']}")
-    say(f"test accuracy {report['final']['test_acc']:.4f} after {cfg.final_train.epochs} epochs "
-        f"(total {report['total_s']:.0f}s); run directory: {rundir.path}")
-    return report
+    return None, final
 
 
 def _round_line(say: Callable[[str], None]) -> Callable[[dict[str, float]], None]:
