@@ -177,12 +177,49 @@ def tensorboard_writer(logdir: str | os.PathLike):
     return SummaryWriter(str(logdir))
 
 
+class _LogFile(logging.Handler):
+    """``search.log``: log records of the library plus the run's own lines, in one buffered file.
+
+    Lines are flushed at most once a second (and at once for warnings, and on close): the
+    journal, not the log, is what a resume relies on, and a flush per cheap evaluation would
+    cost as much as the evaluation.
+    """
+
+    def __init__(self, path: Path, flush_every_s: float = 1.0) -> None:
+        super().__init__(logging.INFO)
+        self.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        self._fh = open(path, "a", encoding="utf-8")
+        self.flush_every_s = flush_every_s
+        self._last_flush = time.monotonic()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.write(self.format(record), record.levelno)
+
+    def write(self, line: str, level: int = logging.INFO) -> None:
+        self._fh.write(line + "\n")
+        now = time.monotonic()
+        if level >= logging.WARNING or now - self._last_flush >= self.flush_every_s:
+            self._fh.flush()
+            self._last_flush = now
+
+    def close(self) -> None:
+        if not self._fh.closed:
+            self._fh.close()
+        super().close()
+
+
+def _stamp() -> str:
+    """The timestamp format of logging's ``asctime``, so both kinds of line read alike."""
+    now = time.time()
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(now)) + f",{int(now % 1 * 1000):03d}"
+
+
 class RunLog:
     """``search.log`` (and optionally TensorBoard scalars) of a run, fed one result at a time.
 
-    Run events go to the file only, through the non-propagating ``nao.run`` logger, so the
-    console keeps just the progress bar; warnings of the library (``nao.*``: retries, failed
-    evaluations) reach the file too, at the console's level.
+    One line per evaluation goes to the file only, so the console keeps just the progress bar;
+    warnings of the library (``nao.*``: retries, failed evaluations) reach the file too, at the
+    console's level.
 
     Args:
         rundir: the run directory (``search.log`` is appended to, so a resumed run continues it).
@@ -208,17 +245,12 @@ class RunLog:
         self.best = -math.inf
         self._skip = {id(r) for r in skip}
         self._writer = tensorboard_writer(rundir.path / "tensorboard") if tensorboard else None
-        self._handler = logging.FileHandler(rundir.path / "search.log", encoding="utf-8")
-        self._handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-        self._log = logging.getLogger("nao.run")
-        self._log.propagate = False
-        self._log.setLevel(logging.INFO)
-        self._log.addHandler(self._handler)
-        logging.getLogger("nao").addHandler(self._handler)
+        self._file = _LogFile(rundir.path / "search.log")
+        logging.getLogger("nao").addHandler(self._file)
 
     def info(self, message: str, *args: Any) -> None:
-        """A line in the log file."""
-        self._log.info(message, *args)
+        """A line in the log file (``message % args``)."""
+        self._file.write(f"{_stamp()} INFO nao.run: {message % args if args else message}")
 
     def __call__(self, result: Result) -> None:
         self.step += 1
@@ -229,10 +261,10 @@ class RunLog:
             return
         arch = self.space.format(result.arch)
         if value is None:
-            self._log.warning("#%d failed (%s): %s", self.step, result.error, arch)
+            self._file.write(f"{_stamp()} WARNING nao.run: #{self.step} failed ({result.error}): {arch}", logging.WARNING)
         else:
-            self._log.info("#%d %s=%.4f best=%.4f cost=%.1fs %s", self.step, self.objective, value, self.best,
-                           result.cost_s, arch)
+            self._file.write(f"{_stamp()} INFO nao.run: #{self.step} {self.objective}={value:.4f} best={self.best:.4f} "
+                             f"cost={result.cost_s:.1f}s {arch}")
         if self._writer is not None:
             if value is not None:
                 self._writer.add_scalar(f"search/{self.objective}", value, self.step)
@@ -240,9 +272,8 @@ class RunLog:
                 self._writer.add_scalar(f"search/best_{self.objective}", self.best, self.step)
 
     def close(self) -> None:
-        logging.getLogger("nao").removeHandler(self._handler)
-        self._log.removeHandler(self._handler)
-        self._handler.close()
+        logging.getLogger("nao").removeHandler(self._file)
+        self._file.close()
         if self._writer is not None:
             self._writer.close()
             self._writer = None
