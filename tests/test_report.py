@@ -113,3 +113,15 @@ def test_draw_architecture_nb201(tmp_path):
     space = get_space("nb201")
     path = draw_architecture(space, space.parse("|none~0|+|none~0|none~1|+|none~0|none~1|none~2|"), tmp_path / "c.png")
     _png_ok(path)
+
+
+def test_report_reads_predictions_from_the_journal_info(tmp_path):
+    space = get_space("nb201")
+    rd = RunDir.create(tmp_path / "run", {"space": "nb201", "strategy": "nao", "seed": 0, "budget": 8})
+    rng = np.random.default_rng(1)
+    with Journal(rd.journal_path, space) as j:
+        for i in range(8):
+            j.append(Result(space.sample(rng), "ok", {"val_acc": 0.5 + i / 20}, info={"predicted": i / 10}))
+    assert main(["report", str(tmp_path / "run"), "-q"]) == 0
+    assert (tmp_path / "run" / "report" / "predicted_vs_true.png").exists()
+    assert "8 architectures proposed" in (tmp_path / "run" / "report" / "report.md").read_text()

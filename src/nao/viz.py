@@ -423,7 +423,7 @@ def write_report(run_dir: str | os.PathLike) -> Path:
                 lines += ["![best cell](best_cell.png)", ""]
             except ConfigError as e:
                 lines += [f"(no diagram: {e})", ""]
-    lines += _predictions_section(rundir, out)
+    lines += _predictions_section(rundir, out, results)
     report = out / "report.md"
     report.write_text("\n".join(lines).rstrip() + "\n")
     return report
@@ -464,13 +464,17 @@ def _duration(seconds: float) -> str:
     return f"{seconds:.1f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
 
 
-def _predictions_section(rundir, out: Path) -> list[str]:
-    data = rundir.read_json("predictions.json")
+def _predictions_section(rundir, out: Path, results: Sequence[Result]) -> list[str]:
+    """Predicted vs true from ``predictions.json`` (the nao strategy's record), else from ``info["predicted"]``."""
+    data = rundir.read_json("predictions.json") or {}
+    preds = data.get("predictions") or [
+        {"predicted": float(r.info["predicted"]), "true": r.metrics["val_acc"]}
+        for r in results if r.ok and "predicted" in r.info and "val_acc" in r.metrics
+    ]
     lines = ["## Controller predictions", ""]
-    if not data or not data.get("predictions"):
+    if not preds:
         return [*lines, "This run recorded no predictions (only the `nao` strategy makes them; "
                 "`predictions.json` is written at the end of a search)."]
-    preds = data["predictions"]
     finite = [(p["predicted"], p["true"]) for p in preds if math.isfinite(p["predicted"]) and math.isfinite(p["true"])]
     plot_predicted_vs_true([p for p, _ in finite], [t for _, t in finite], out / "predicted_vs_true.png",
                            title="controller prediction at proposal vs evaluated accuracy")
