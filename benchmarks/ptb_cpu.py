@@ -45,7 +45,7 @@ def main() -> None:
     ap.add_argument("--data-dir", default=str(data_root() / "ptb"))
     ap.add_argument("--time-limit", type=float, default=900.0, help="seconds of NAO-cell training (part 2)")
     ap.add_argument("--speed-steps", type=int, default=30, help="training steps per model for tokens/s (part 1)")
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest for these small ops on a shared 2-core box)")
     ap.add_argument("--out", default=None, help="run directory of the training run (checkpoint, metrics)")
     ap.add_argument("--skip-train", action="store_true")
     args = ap.parse_args()

@@ -38,7 +38,7 @@ def main() -> None:
     ap.add_argument("--steps-per-round", type=int, default=None)
     ap.add_argument("--train-time", type=float, default=300.0, help="seconds of training per final cell")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest for these small ops on a shared 2-core box)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     out = Path(args.out)
