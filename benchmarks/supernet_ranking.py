@@ -74,6 +74,10 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--json", default=None, help="write the per-architecture numbers here")
+    p.add_argument("--standalone-from", default=None,
+                   help="reuse the stand-alone accuracies of an earlier --json run (same --archs and --seed)")
+    p.add_argument("--affine", type=int, default=1, help="learnable BN scale/shift in the supernet (default 1)")
+    p.add_argument("--lr", type=float, default=0.0, help="supernet learning rate (default: the digits preset's)")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
 
@@ -83,9 +87,9 @@ def main() -> None:
     archs = sample_unique(space, args.archs, np.random.default_rng(args.seed))
     sn_cfg = SupernetTrainConfig(
         **{**preset.supernet_train.to_dict(), "seed_pool": args.archs, "pool_size": args.archs, "new_per_round": 1,
-           "epochs_per_round": args.supernet_epochs, "augment": None}
+           "epochs_per_round": args.supernet_epochs, "augment": None, **({"lr": args.lr} if args.lr else {})}
     )
-    ev = SupernetEvaluator(space, data, SupernetConfig(channels=args.channels, layers=1), sn_cfg, make_runtime("cpu"), seed=args.seed)
+    ev = SupernetEvaluator(space, data, SupernetConfig(channels=args.channels, layers=1, affine=bool(args.affine)), sn_cfg, make_runtime("cpu"), seed=args.seed)
     ev.schedule_epochs = args.supernet_epochs
     t0 = time.perf_counter()
     ev.train_on(archs, args.supernet_epochs)
@@ -107,18 +111,25 @@ def main() -> None:
     # Stand-alone accuracy is measured on validation + test images (719 digits): a benchmark, not
     # a search, may read test images, and twice the images halve the binomial noise of the target.
     held_out = ImageSet(torch.cat([data.val.images, data.test.images]), torch.cat([data.val.labels, data.test.labels]))
-    runs = np.zeros((args.standalone_seeds, len(archs)))
     t0 = time.perf_counter()
-    for s in range(args.standalone_seeds):
-        for i, a in enumerate(archs):
-            r = train_architecture(space, a, data, preset.rerank_network, train_cfg, make_runtime("cpu"), data.train,
-                                   {"held": held_out}, 1000 * s + args.seed + i)
-            runs[s, i] = r["metrics"]["held_acc"]
+    if args.standalone_from:
+        with open(args.standalone_from) as fh:
+            saved = json.load(fh)
+        if saved["archs"] != [space.format(a) for a in archs]:
+            raise SystemExit(f"{args.standalone_from}: different architectures (use the same --archs and --seed)")
+        runs = np.array(saved["standalone_runs"])
+    else:
+        runs = np.zeros((args.standalone_seeds, len(archs)))
+        for s in range(args.standalone_seeds):
+            for i, a in enumerate(archs):
+                r = train_architecture(space, a, data, preset.rerank_network, train_cfg, make_runtime("cpu"),
+                                       data.train, {"held": held_out}, 1000 * s + args.seed + i)
+                runs[s, i] = r["metrics"]["held_acc"]
     standalone = runs.mean(axis=0).tolist()
-    print(f"stand-alone: {args.archs} archs x {args.standalone_seeds} seeds x {train_cfg.epochs} epochs "
+    print(f"stand-alone: {args.archs} archs x {len(runs)} seeds x {train_cfg.epochs} epochs "
           f"(F={preset.rerank_network.channels}, N={preset.rerank_network.layers}) in {time.perf_counter() - t0:.0f}s; "
           f"held-out acc {np.mean(standalone):.4f} mean, {np.min(standalone):.4f}..{np.max(standalone):.4f}")
-    if args.standalone_seeds >= 2:
+    if len(runs) >= 2:
         tau, p_tau = kendalltau(runs[0], runs[1])
         print(f"stand-alone seed 1 vs seed 2 (noise ceiling): kendall tau {tau:.3f} (p {p_tau:.3f})")
 

@@ -24,6 +24,7 @@ from collections.abc import Collection, Hashable, Sequence
 import numpy as np
 import torch
 
+from nao.controller.adam import Adam
 from nao.controller.model import EncoderPredictorDecoder, as_tokens
 from nao.spaces.base import Architecture, SearchSpace
 
@@ -68,9 +69,9 @@ def normalize_targets(values: Sequence[float] | np.ndarray, transform: str = "mi
     return (v - lo) / (hi - lo)
 
 
-def make_optimizer(model: EncoderPredictorDecoder) -> torch.optim.Optimizer:
-    """Adam with the config's learning rate and weight decay."""
-    return torch.optim.Adam(model.parameters(), lr=model.cfg.lr, weight_decay=model.cfg.weight_decay)
+def make_optimizer(model: EncoderPredictorDecoder) -> Adam:
+    """Adam with the config's learning rate and weight decay (:class:`~nao.controller.adam.Adam`)."""
+    return Adam(model.parameters(), lr=model.cfg.lr, weight_decay=model.cfg.weight_decay)
 
 
 def _has_augment(space: SearchSpace) -> bool:
@@ -83,7 +84,7 @@ def fit(
     values: Sequence[float] | np.ndarray,
     rng: np.random.Generator,
     epochs: int | None = None,
-    optimizer: torch.optim.Optimizer | None = None,
+    optimizer: Adam | torch.optim.Optimizer | None = None,
     normalized: bool = False,
 ) -> list[float]:
     """Train ``model`` on ``archs`` with raw scores ``values``; returns the mean loss per epoch.
@@ -147,7 +148,7 @@ def pretrain(
     if steps < 1 or not archs:
         return []
     params = [*model.encoder.parameters(), *model.decoder.parameters()]
-    opt = torch.optim.Adam(params, lr=lr)
+    opt = Adam(params, lr=lr)
     augment = cfg.augment and _has_augment(space)
     base = as_tokens(archs, model.device)
     dummy = torch.zeros(min(cfg.batch_size, len(archs)), device=model.device)

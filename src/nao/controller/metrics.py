@@ -12,7 +12,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from scipy.stats import kendalltau
 
 
 def kendall_tau(predicted: Sequence[float] | np.ndarray, true: Sequence[float] | np.ndarray) -> float:
@@ -20,6 +19,8 @@ def kendall_tau(predicted: Sequence[float] | np.ndarray, true: Sequence[float] |
     p, t = np.asarray(predicted, float), np.asarray(true, float)
     if p.size < 2 or np.ptp(p) == 0 or np.ptp(t) == 0:
         return 0.0
+    from scipy.stats import kendalltau  # scipy.stats costs ~1 s to import: only when used
+
     return float(kendalltau(p, t).statistic)
 
 

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from nao.controller.adam import Adam
 from nao.controller.config import ControllerConfig, for_space
 from nao.controller.fit import DEFAULT_FIT_STEPS, epochs_for_steps, fit, make_optimizer, pretrain_on_space
 from nao.controller.generate import improve_candidates
@@ -112,7 +113,7 @@ class NAOStrategy(Strategy):
         self._records: dict[Hashable, _Record] = {}
         self._queue: list[Architecture] = []
         self._models: list[EncoderPredictorDecoder] = []
-        self._optimizers: list[torch.optim.Optimizer] = []
+        self._optimizers: list[Adam] = []
         self._predicted: dict[Hashable, float] = {}  # key -> prediction made when it was proposed
         self.rounds = 0
         self.last_fit_predictions: list[tuple[Architecture, float, float]] = []
