@@ -139,3 +139,10 @@ def test_space_pickles(space):
     clone = pickle.loads(pickle.dumps(space))
     a = _samples(space, n=1)[0]
     assert clone.format(a) == space.format(a) and clone.key(a) == space.key(a)
+
+
+def test_prune_is_a_valid_idempotent_projection(space):
+    for a in _samples(space, 50):
+        p = space.prune(a)
+        assert space.is_valid(p.tokens) and p.space == a.space
+        assert space.prune(p) == p

@@ -21,7 +21,7 @@ import numpy as np
 from nao.controller.config import ControllerConfig
 from nao.controller.fit import fit, pretrain_on_space
 from nao.controller.metrics import kendall_tau, pairwise_accuracy, reconstruction_accuracy
-from nao.controller.model import EncoderPredictorDecoder, as_tokens
+from nao.controller.model import EncoderPredictorDecoder
 from nao.errors import ConfigError
 from nao.evaluators.tabular import TabularBenchmark
 
@@ -56,7 +56,7 @@ def evaluate_once(
         pretrain_on_space(model, rng, exclude=test_keys)  # unlabelled, and never a test architecture
         fit(model, train, val[train_idx], rng, epochs=epochs)
         models.append(model)
-    tokens = as_tokens(test, device)
+    tokens = models[0].tokens(test)
     pred = np.mean([m.predict(tokens).cpu().numpy() for m in models], axis=0)
     recon = reconstruction_accuracy(tokens.cpu().numpy(), models[0].reconstruct(tokens).cpu().numpy())
     return {

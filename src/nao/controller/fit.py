@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from nao.controller.adam import Adam
-from nao.controller.model import EncoderPredictorDecoder, as_tokens
+from nao.controller.model import EncoderPredictorDecoder
 from nao.spaces.base import Architecture, SearchSpace
 
 # Gradient steps of a default fit. Epochs follow from the data size: a fixed number of
@@ -104,7 +104,7 @@ def fit(
         return []
     targets = np.asarray(values, dtype=float) if normalized else normalize_targets(values, cfg.target_transform)
     y = torch.as_tensor(targets, dtype=torch.float32, device=model.device)
-    base = as_tokens(archs, model.device)
+    base = model.tokens(archs)
     n_epochs = epochs or cfg.epochs or default_epochs(len(archs), cfg.batch_size)
     opt = optimizer or make_optimizer(model)
     augment = cfg.augment and _has_augment(space)
@@ -114,7 +114,7 @@ def fit(
     with torch.random.fork_rng(devices=cuda):
         torch.manual_seed(int(rng.integers(2**63 - 1)))  # dropout draws from this local seed
         for _ in range(n_epochs):
-            tokens = as_tokens([space.augment(a, rng) for a in archs], model.device) if augment else base
+            tokens = model.tokens([space.augment(a, rng) for a in archs]) if augment else base
             order = torch.as_tensor(rng.permutation(len(archs)), device=model.device)
             total = torch.zeros((), device=model.device)
             for start in range(0, len(archs), cfg.batch_size):
@@ -150,7 +150,7 @@ def pretrain(
     params = [*model.encoder.parameters(), *model.decoder.parameters()]
     opt = Adam(params, lr=lr)
     augment = cfg.augment and _has_augment(space)
-    base = as_tokens(archs, model.device)
+    base = model.tokens(archs)
     dummy = torch.zeros(min(cfg.batch_size, len(archs)), device=model.device)
     losses: list[float] = []
     model.train()
@@ -160,7 +160,7 @@ def pretrain(
         for _ in range(steps):
             idx = rng.choice(len(archs), size=len(dummy), replace=False)
             if augment:
-                tokens = as_tokens([space.augment(archs[i], rng) for i in idx], model.device)
+                tokens = model.tokens([space.augment(archs[i], rng) for i in idx])
             else:
                 tokens = base[torch.as_tensor(idx, device=model.device)]
             _, nll = model.loss_terms(tokens, dummy)

