@@ -133,12 +133,14 @@ class RunDir:
         pairs = getattr(strategy, "history_predictions", None)
         if not pairs:
             return
+        rounds = getattr(strategy, "proposal_round", None)
         self.write_json(
             "predictions.json",
             {
                 "scale": "per-round normalised predictor output (compare ranks, not values)",
                 "predictions": [
-                    {"arch": space.format(a), "tokens": list(a.tokens), "predicted": float(p), "true": float(t)}
+                    {"arch": space.format(a), "tokens": list(a.tokens), "predicted": float(p), "true": float(t),
+                     **({"round": rounds(a)} if rounds is not None else {})}
                     for a, p, t in pairs
                 ],
             },

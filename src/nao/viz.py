@@ -122,25 +122,54 @@ def _zoom(curves: np.ndarray, values: np.ndarray) -> tuple[float, float]:
 
 
 def plot_predicted_vs_true(predicted: Sequence[float], true: Sequence[float], path: str | os.PathLike,
-                           title: str = "", xlabel: str = "predicted (normalised score)") -> Path:
-    """Scatter of predictions against evaluated accuracy, coloured by proposal order, with rank correlations."""
+                           title: str = "", xlabel: str = "predicted (normalised score)",
+                           rounds: Sequence[int] | None = None) -> Path:
+    """Scatter of predictions against evaluated accuracy, coloured by round (or proposal order).
+
+    With ``rounds``, the headline is the mean Kendall tau *within* rounds: each round's
+    predictions share one normalised scale, while scales of different rounds do not compare,
+    so a tau pooled over rounds mixes scales (it is shown too, for reference).
+    """
     from scipy.stats import kendalltau, spearmanr
 
     path = Path(path)
     p, t = np.asarray(predicted, float), np.asarray(true, float) * 100
     fig, ax = plt.subplots(figsize=(6, 5))
-    sc = ax.scatter(p, t, c=np.arange(len(p)), cmap="viridis", s=18, alpha=0.85)
-    fig.colorbar(sc, ax=ax, label="proposal order")
-    if len(p) >= 3:
+    colour = np.asarray(rounds) if rounds is not None else np.arange(len(p))
+    sc = ax.scatter(p, t, c=colour, cmap="viridis", s=18, alpha=0.85)
+    fig.colorbar(sc, ax=ax, label="round" if rounds is not None else "proposal order")
+    stats = f"n = {len(p)}"
+    if rounds is not None:
+        taus = within_round_taus(p, t, rounds)
+        if taus:
+            stats = f"Kendall τ within rounds: mean {np.mean(taus):.3f} over {len(taus)} rounds; n = {len(p)}"
+        if len(p) >= 3:
+            stats += f"\n(pooled over rounds τ = {kendalltau(p, t)[0]:.3f}: scales differ per round)"
+    elif len(p) >= 3:
         tau, spear = kendalltau(p, t)[0], spearmanr(p, t)[0]
         stats = f"Kendall τ = {tau:.3f}, Spearman ρ = {spear:.3f}, n = {len(p)}"
-    else:
-        stats = f"n = {len(p)}"
-    ax.set_title((title + "\n" if title else "") + stats, fontsize=10)
+    ax.set_title((title + "\n" if title else "") + stats, fontsize=9)
     ax.set_xlabel(xlabel)
     ax.set_ylabel("evaluated validation accuracy (%)")
     ax.grid(alpha=0.3)
     return _save(fig, path)
+
+
+def within_round_taus(predicted: Sequence[float], true: Sequence[float], rounds: Sequence[int]) -> list[float]:
+    """Kendall tau of predictions against truth inside each round with 3+ distinct values of both.
+
+    >>> within_round_taus([1, 2, 3, 3, 2, 1], [1, 2, 3, 1, 2, 3], [0, 0, 0, 1, 1, 1])
+    [1.0, -1.0]
+    """
+    from scipy.stats import kendalltau
+
+    p, t, r = np.asarray(predicted, float), np.asarray(true, float), np.asarray(rounds)
+    out = []
+    for k in np.unique(r):
+        sel = r == k
+        if sel.sum() >= 3 and np.ptp(p[sel]) > 0 and np.ptp(t[sel]) > 0:
+            out.append(float(kendalltau(p[sel], t[sel])[0]))
+    return out
 
 
 def _save(fig, path: Path) -> Path:
@@ -475,9 +504,11 @@ def _predictions_section(rundir, out: Path, results: Sequence[Result]) -> list[s
     if not preds:
         return [*lines, "This run recorded no predictions (only the `nao` strategy makes them; "
                 "`predictions.json` is written at the end of a search)."]
-    finite = [(p["predicted"], p["true"]) for p in preds if math.isfinite(p["predicted"]) and math.isfinite(p["true"])]
-    plot_predicted_vs_true([p for p, _ in finite], [t for _, t in finite], out / "predicted_vs_true.png",
-                           title="controller prediction at proposal vs evaluated accuracy")
+    finite = [p for p in preds if math.isfinite(p["predicted"]) and math.isfinite(p["true"])]
+    has_rounds = all("round" in p for p in finite)
+    plot_predicted_vs_true([p["predicted"] for p in finite], [p["true"] for p in finite], out / "predicted_vs_true.png",
+                           title="controller prediction at proposal vs evaluated accuracy",
+                           rounds=[p["round"] for p in finite] if has_rounds else None)
     return [*lines, f"{len(finite)} architectures proposed by the controller. Predictions are in the normalised "
             "scale of the round that made them, so compare ranks, not values.", "",
             "![predicted vs true](predicted_vs_true.png)"]

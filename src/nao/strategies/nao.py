@@ -115,6 +115,7 @@ class NAOStrategy(Strategy):
         self._models: list[EncoderPredictorDecoder] = []
         self._optimizers: list[Adam] = []
         self._predicted: dict[Hashable, float] = {}  # key -> prediction made when it was proposed
+        self._round_of: dict[Hashable, int] = {}  # key -> round that proposed it (predictions share its scale)
         self.rounds = 0
         self.last_fit_predictions: list[tuple[Architecture, float, float]] = []
 
@@ -146,6 +147,10 @@ class NAOStrategy(Strategy):
             if rec is not None and rec.value is not None and np.isfinite(rec.value):
                 out.append((rec.arch, pred, rec.value))
         return out
+
+    def proposal_round(self, arch: Architecture) -> int | None:
+        """The round (0-based) whose controller proposed ``arch``; None for random seeds."""
+        return self._round_of.get(self.space.key(arch))
 
     def _note(self, arch: Architecture) -> _Record:
         key = self.space.key(arch)
@@ -210,6 +215,7 @@ class NAOStrategy(Strategy):
         batch = [c.arch for c in cands[: self.per_round]]
         for c in cands[: self.per_round]:
             self._predicted[self.space.key(c.arch)] = c.predicted
+            self._round_of[self.space.key(c.arch)] = self.rounds
         if len(batch) < self.per_round:  # the decoder ran dry (tiny or exhausted space): explore
             taken = seen | {self.space.key(a) for a in batch}
             batch += self._random_unseen(self.per_round - len(batch), taken)
