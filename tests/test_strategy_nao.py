@@ -63,6 +63,9 @@ def test_runs_rounds_and_records_predictions():
     preds = strategy.history_predictions
     assert preds and all(len(p) == 3 and np.isfinite(p[1]) for p in preds)
     assert len(strategy.last_fit_predictions) >= 8
+    rounds = [strategy.proposal_round(a) for a, _, _ in preds]
+    assert set(rounds) == set(range(strategy.rounds))  # every round's proposals, tagged with their round
+    assert strategy.proposal_round(study.history[0].arch) is None  # the first is a random seed
 
 
 def test_deterministic_for_a_seed_and_leaves_global_rng_alone():
