@@ -18,8 +18,9 @@ import time
 import numpy as np
 
 from nao.spaces import get_space
+from nao.threads import torch_threads
 from nao.train.classifier import make_runtime
-from nao.ws import join_sets, load_splits, preset_config, run_ws_search, torch_threads, train_architecture
+from nao.ws import join_sets, load_splits, preset_config, run_ws_search, train_architecture
 
 
 def main() -> None:

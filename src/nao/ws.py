@@ -34,8 +34,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -57,6 +56,7 @@ from nao.spaces.base import Architecture
 from nao.spaces.cells import ConvCellSpace
 from nao.strategies import make_strategy
 from nao.study import Study
+from nao.threads import torch_threads
 from nao.train.classifier import TrainConfig, make_runtime, train_classifier
 
 log = logging.getLogger(__name__)
@@ -352,20 +352,6 @@ def join_sets(a: ImageSet, b: ImageSet) -> ImageSet:
 
 
 # -- the search --------------------------------------------------------------------------------------
-@contextmanager
-def torch_threads(n: int) -> Iterator[None]:
-    """Run the block with ``n`` torch intra-op threads (``n <= 0``: unchanged), then restore."""
-    if n <= 0:
-        yield
-        return
-    before = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
 def run_ws_search(
     cfg: WSConfig,
     out_dir: str | Path,

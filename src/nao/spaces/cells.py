@@ -50,6 +50,8 @@ import numpy as np
 from nao.errors import OutOfSpaceError, ParseError
 from nao.registry import SPACES
 from nao.spaces.base import Architecture, SearchSpace
+from nao.spaces.literal import call_name as _call_name
+from nao.spaces.literal import literal as _literal
 
 CELL_NAMES = ("normal", "reduce")
 
@@ -446,15 +448,6 @@ def _parse_expr(s: str) -> ast.Expression | None:
         return None
 
 
-def _call_name(call: ast.Call) -> str | None:
-    f = call.func
-    if isinstance(f, ast.Name):
-        return f.id
-    if isinstance(f, ast.Attribute):  # genotypes.Genotype(...)
-        return f.attr
-    return None
-
-
 def _genotype_args(args: list[ast.expr], keywords: list[ast.keyword]) -> dict[str, Any]:
     if len(args) not in (0, 2, 4):
         raise ParseError(
@@ -467,32 +460,6 @@ def _genotype_args(args: list[ast.expr], keywords: list[ast.keyword]) -> dict[st
             raise ParseError(f"Genotype field {kw.arg!r} is unknown or repeated; fields: {', '.join(_GENOTYPE_FIELDS)}")
         fields[kw.arg] = _literal(kw.value)
     return fields
-
-
-def _literal(node: ast.AST) -> Any:
-    """A str/int/list for a literal-like AST node; ParseError (with column) for anything else."""
-    if isinstance(node, ast.Constant) and isinstance(node.value, str):
-        return node.value
-    if isinstance(node, ast.Constant) and isinstance(node.value, int) and not isinstance(node.value, bool):
-        return node.value
-    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub) and isinstance(node.operand, ast.Constant):
-        v = node.operand.value
-        if isinstance(v, int) and not isinstance(v, bool):
-            return -v
-    if isinstance(node, ast.Name):  # an unquoted op name such as (sep_conv_3x3, 0)
-        return node.id
-    if isinstance(node, (ast.List, ast.Tuple)):
-        return [_literal(e) for e in node.elts]
-    if isinstance(node, ast.Call) and _call_name(node) == "range" and not node.keywords and 1 <= len(node.args) <= 2:
-        bounds = [_literal(a) for a in node.args]
-        if all(isinstance(b, int) for b in bounds):
-            r = range(*bounds)
-            if len(r) <= 64:  # concat lists are short; refuse to materialise huge ranges
-                return list(r)
-    col = getattr(node, "col_offset", "?")
-    raise ParseError(
-        f"cannot read {type(node).__name__} at column {col} of the genotype: only names, numbers, lists and range() are allowed"
-    )
 
 
 @SPACES.register("nao-ws")

@@ -52,6 +52,8 @@ import numpy as np
 from nao.errors import ConfigError, OutOfSpaceError, ParseError
 from nao.registry import SPACES
 from nao.spaces.base import Architecture, SearchSpace
+from nao.spaces.literal import call_name as _call_name
+from nao.spaces.literal import literal as _literal
 
 # Activation order of NAO-WS (renqianluo/NAO NAO-WS/rnn/model.py ``_get_activation``).
 ACTIVATIONS = ("tanh", "relu", "sigmoid", "identity")
@@ -330,41 +332,6 @@ def _read_recurrent(s: str) -> tuple[Any, list[int] | None]:
     if concat is not None and not (isinstance(concat, list) and all(isinstance(c, int) for c in concat)):
         raise ParseError(f"concat must be a list of node ids or range(a, b), got {concat!r:.60}")
     return fields["recurrent"], concat
-
-
-def _call_name(call: ast.Call) -> str | None:
-    f = call.func
-    if isinstance(f, ast.Name):
-        return f.id
-    if isinstance(f, ast.Attribute):  # genotypes.Genotype(...)
-        return f.attr
-    return None
-
-
-def _literal(node: ast.AST) -> Any:
-    """str/int/list for a literal-like node (tuples become lists, ``range`` a short list)."""
-    if isinstance(node, ast.Constant) and isinstance(node.value, str):
-        return node.value
-    if isinstance(node, ast.Constant) and isinstance(node.value, int) and not isinstance(node.value, bool):
-        return node.value
-    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub) and isinstance(node.operand, ast.Constant):
-        v = node.operand.value
-        if isinstance(v, int) and not isinstance(v, bool):
-            return -v
-    if isinstance(node, ast.Name):  # an unquoted activation such as (relu, 0)
-        return node.id
-    if isinstance(node, (ast.List, ast.Tuple)):
-        return [_literal(e) for e in node.elts]
-    if isinstance(node, ast.Call) and _call_name(node) == "range" and not node.keywords and 1 <= len(node.args) <= 2:
-        bounds = [_literal(a) for a in node.args]
-        if all(isinstance(b, int) for b in bounds):
-            r = range(*bounds)
-            if len(r) <= 256:  # concat lists are short; never materialise a huge range
-                return list(r)
-    raise ParseError(
-        f"cannot read {type(node).__name__} at column {getattr(node, 'col_offset', '?')} of the genotype: "
-        "only names, numbers, lists and range() are allowed"
-    )
 
 
 @SPACES.register("rnn")

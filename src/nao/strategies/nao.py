@@ -15,13 +15,11 @@ from the previous round (the official code also keeps one controller across iter
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import torch
 
 from nao.controller.adam import Adam
 from nao.controller.config import ControllerConfig, for_space
@@ -33,6 +31,7 @@ from nao.registry import STRATEGIES
 from nao.results import Result
 from nao.spaces.base import Architecture, SearchSpace
 from nao.strategies.base import Strategy
+from nao.threads import torch_threads
 
 # Controllers per round; ``nao predict-eval`` uses the same default.
 DEFAULT_ENSEMBLE = 1
@@ -43,20 +42,6 @@ class _Record:
     order: int  # position in proposal order: training data never depends on tell chunking
     arch: Architecture
     value: float | None = None  # None until told; -inf for failed evaluations
-
-
-@contextmanager
-def _torch_threads(n: int | None) -> Iterator[None]:
-    """Run the block with ``n`` intra-op threads (tiny models are fastest on one)."""
-    if n is None:
-        yield
-        return
-    before = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 @STRATEGIES.register("nao")
@@ -174,7 +159,7 @@ class NAOStrategy(Strategy):
         archs, values = self._evaluated()
         if len(archs) < 2:  # nothing to learn from yet (failures): keep exploring
             return self._random_unseen(self.per_round, set())
-        with _torch_threads(self.threads):
+        with torch_threads(self.threads):
             self._fit(archs, values)
             batch = self._propose(archs, values)
         self.rounds += 1
