@@ -30,7 +30,7 @@ from typing import Any, Protocol
 import torch
 from torch import nn
 
-from nao.nn.ops import FactorizedReduce, ReLUConvBN, make_op
+from nao.nn.ops import FactorizedReduce, ReLUConvBN, init_weights_, make_op
 
 
 class NodeLike(Protocol):
@@ -246,14 +246,7 @@ class CellNetwork(nn.Module):
 
     def reset_parameters(self, generator: torch.Generator | None = None) -> None:
         """Kaiming-normal conv/linear weights (as NAO does), zero biases, unit BN."""
-        for m in self.modules():
-            if isinstance(m, (nn.Conv2d, nn.Linear)):
-                nn.init.kaiming_normal_(m.weight, mode="fan_in", nonlinearity="relu", generator=generator)
-                if m.bias is not None:
-                    nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.BatchNorm2d) and m.affine:
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
+        init_weights_(self, generator)
 
     def set_drop_path(self, progress: float) -> None:
         """Schedule drop path: cell ``i`` of ``L`` drops with ``p * (i+1)/L * progress``.

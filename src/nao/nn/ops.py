@@ -260,3 +260,16 @@ def make_op(name: str, c_in: int, c_out: int, stride: int, affine: bool = True) 
     except KeyError:
         raise KeyError(f"unknown op {name!r}; known ops: {', '.join(sorted(OPS))}") from None
     return factory(c_in, c_out, stride, affine)
+
+
+def init_weights_(model: nn.Module, generator: torch.Generator | None = None) -> None:
+    """NAO's initialisation, in place: Kaiming-normal (fan-in, ReLU) conv and linear weights,
+    zero biases, unit scale and zero shift for affine BatchNorm."""
+    for m in model.modules():
+        if isinstance(m, (nn.Conv2d, nn.Linear)):
+            nn.init.kaiming_normal_(m.weight, mode="fan_in", nonlinearity="relu", generator=generator)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.BatchNorm2d) and m.affine:
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)

@@ -38,7 +38,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from nao.errors import ConfigError
-from nao.nn.ops import OPS, FactorizedReduce, ReLUConvBN, make_op
+from nao.nn.ops import OPS, FactorizedReduce, ReLUConvBN, init_weights_, make_op
 from nao.spaces.base import Architecture
 from nao.spaces.cells import ConvCellSpace
 
@@ -216,14 +216,7 @@ class Supernet(nn.Module):
 
     def reset_parameters(self, generator: torch.Generator | None = None) -> None:
         """Kaiming-normal conv/linear weights (as NAO), zero biases, unit BN."""
-        for m in self.modules():
-            if isinstance(m, (nn.Conv2d, nn.Linear)):
-                nn.init.kaiming_normal_(m.weight, mode="fan_in", nonlinearity="relu", generator=generator)
-                if m.bias is not None:
-                    nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.BatchNorm2d) and m.affine:
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
+        init_weights_(self, generator)
         for cell in self.cells:
             nn.init.kaiming_normal_(cell.combine_weight, mode="fan_in", nonlinearity="relu", generator=generator)
 
