@@ -8,6 +8,7 @@
    validation and test perplexities of their best checkpoints are printed side by side.
 
     flock /tmp/nao-cpu.lock python benchmarks/ptb_search.py --out runs/ptb-search --train-time 300
+    python benchmarks/ptb_search.py --out runs/ptb-retrain --winner-from runs/ptb-search/benchmark.json --train-epochs 1
 """
 
 from __future__ import annotations
@@ -39,6 +40,11 @@ def main() -> None:
     ap.add_argument("--train-time", type=float, default=300.0, help="seconds of training per final cell")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest for these small ops on a shared 2-core box)")
+    ap.add_argument("--train-epochs", type=int, default=0,
+                    help="train each final cell this many epochs instead of --train-time seconds (equal work "
+                         "for both cells, whatever else the machine is doing)")
+    ap.add_argument("--winner-from", default=None,
+                    help="benchmark.json of an earlier run: reuse its search winner, skip the search")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     out = Path(args.out)
@@ -46,13 +52,18 @@ def main() -> None:
     over = {"steps_per_round": args.steps_per_round} if args.steps_per_round else {}
     sup = supernet_preset("small", **over)
     t0 = time.time()
-    report = search_ptb(out / "search", corpus=corpus, strategy=args.strategy, budget=args.budget, seed=args.seed,
-                        supernet=sup, strategy_kwargs={"ensemble": 1} if args.strategy == "nao" else None)
-    search_s = time.time() - t0
+    if args.winner_from:
+        earlier = json.loads(Path(args.winner_from).read_text())
+        report, search_s = earlier["search"], earlier["search_s"]
+    else:
+        report = search_ptb(out / "search", corpus=corpus, strategy=args.strategy, budget=args.budget, seed=args.seed,
+                            supernet=sup, strategy_kwargs={"ensemble": 1} if args.strategy == "nao" else None)
+        search_s = time.time() - t0
     space = get_space("rnn")
     winner = space.parse(report["best_arch"])
     rand = space.sample(np.random.default_rng(1000 + args.seed))
-    cfg = preset("small", time_limit_s=args.train_time, seed=args.seed)
+    budget = {"epochs": args.train_epochs} if args.train_epochs else {"time_limit_s": args.train_time}
+    cfg = preset("small", seed=args.seed, **budget)
     rows = []
     for label, arch in (("search winner", winner), ("random cell", rand)):
         model = build_model(cfg.model, len(corpus.vocab), space.decode(arch), seed=args.seed)
@@ -63,7 +74,8 @@ def main() -> None:
     m = report["best_metrics"]
     print(f"search: {report['n_evaluated']} cells in {report['rounds']} rounds, {search_s:.0f}s; "
           f"winner's supernet val ppl {m['val_ppl']:.1f}")
-    print(f"\n| cell | val ppl | test ppl | epochs in {args.train_time:.0f}s | tok/s | genotype |")
+    trained = f"{args.train_epochs} epoch(s)" if args.train_epochs else f"{args.train_time:.0f}s"
+    print(f"\n| cell ({trained} each) | val ppl | test ppl | epochs | tok/s | genotype |")
     print("|---|---|---|---|---|---|")
     for r in rows:
         print(f"| {r['label']} | {r['val_ppl']:.1f} | {r['test_ppl']:.1f} | {r['epochs']:.2f} | {r['tokens_per_s']:.0f} | `{r['arch']}` |")

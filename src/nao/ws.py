@@ -149,8 +149,12 @@ def _digits_preset() -> WSConfig:
         threads=1,
         supernet=SupernetConfig(channels=8, layers=1),
         supernet_train=SupernetTrainConfig(
+            # lr 0.1, not 0.05: a round is only ~170 steps shared by 40 cells; at 0.05 the supernet was
+            # so undertrained at the first scoring (train acc 0.36) that it favoured cells of identities
+            # and pools, and NAO's proposals drifted there (6.0 separable convs of 20 ops against 8.0 for
+            # uniform sampling); at 0.1 they stay near 7.5 (BENCHMARKS.md, NAO-WS on digits).
             seed_pool=40, new_per_round=20, pool_size=40, epochs_per_round=10, batch_size=64,
-            eval_batch_size=512, lr=0.05, lr_min=0.001, bn="batch", augment=None,
+            eval_batch_size=512, lr=0.1, lr_min=0.001, bn="batch", augment=None,
         ),
         # The controller improves the top 10; it decodes 60 candidates and proposes the 20 best-predicted.
         nao_options={"top_k": 10, "candidates": 60},
