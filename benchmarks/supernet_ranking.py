@@ -38,17 +38,6 @@ from nao.train.classifier import make_runtime
 from nao.ws import preset_config, train_architecture
 
 
-def sample_unique(space, n: int, rng: np.random.Generator) -> list:
-    """``n`` architectures with distinct keys."""
-    out, seen = [], set()
-    while len(out) < n:
-        a = space.sample(rng)
-        if space.key(a) not in seen:
-            seen.add(space.key(a))
-            out.append(a)
-    return out
-
-
 @torch.no_grad()
 def random_batch_scores(ev: SupernetEvaluator, archs: list, batch: int, seed: int) -> list[float]:
     """The official protocol: each architecture scored on its own random validation batch."""
@@ -84,7 +73,7 @@ def main() -> None:
     space = get_space("nao-ws")
     data = load_digits_splits(args.seed)
     preset = preset_config("digits")
-    archs = sample_unique(space, args.archs, np.random.default_rng(args.seed))
+    archs = space.sample_distinct(np.random.default_rng(args.seed), args.archs)
     sn_cfg = SupernetTrainConfig(
         **{**preset.supernet_train.to_dict(), "seed_pool": args.archs, "pool_size": args.archs, "new_per_round": 1,
            "epochs_per_round": args.supernet_epochs, "augment": None, **({"lr": args.lr} if args.lr else {})}

@@ -146,3 +146,10 @@ def test_prune_is_a_valid_idempotent_projection(space):
         p = space.prune(a)
         assert space.is_valid(p.tokens) and p.space == a.space
         assert space.prune(p) == p
+
+
+def test_sample_distinct_has_distinct_keys_outside_exclude(space):
+    first = space.sample_distinct(np.random.default_rng(0), 10)
+    assert len({space.key(a) for a in first}) == 10
+    more = space.sample_distinct(np.random.default_rng(0), 10, exclude={space.key(a) for a in first})
+    assert len(more) == 10 and not {space.key(a) for a in more} & {space.key(a) for a in first}

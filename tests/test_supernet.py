@@ -45,14 +45,7 @@ def make_evaluator(space, data, **kw) -> SupernetEvaluator:
 
 
 def archs(space, n, seed=0):
-    rng = np.random.default_rng(seed)
-    out, seen = [], set()
-    while len(out) < n:
-        a = space.sample(rng)
-        if space.key(a) not in seen:
-            seen.add(space.key(a))
-            out.append(a)
-    return out
+    return space.sample_distinct(np.random.default_rng(seed), n)
 
 
 # -- supernet module ---------------------------------------------------------------------------------

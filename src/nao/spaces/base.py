@@ -15,7 +15,7 @@ True
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Hashable, Sequence
+from collections.abc import Collection, Hashable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -80,6 +80,25 @@ class SearchSpace(ABC):
         """A uniformly random token sequence under the grammar (positions independent)."""
         tokens = [int(rng.choice(self.allowed_tokens(i))) for i in range(self.length)]
         return self.make(tokens)
+
+    def sample_distinct(
+        self, rng: np.random.Generator, n: int, exclude: Collection[Hashable] = ()
+    ) -> list[Architecture]:
+        """Up to ``n`` random architectures with distinct keys, none of them in ``exclude``.
+
+        Gives up after ``100 n + 1000`` draws, so a nearly exhausted space returns fewer.
+        """
+        taken = set(exclude)
+        out: list[Architecture] = []
+        tries = 0
+        while len(out) < n and tries < 100 * n + 1000:
+            tries += 1
+            arch = self.sample(rng)
+            key = self.key(arch)
+            if key not in taken:
+                taken.add(key)
+                out.append(arch)
+        return out
 
     def neighbours(self, arch: Architecture) -> list[Architecture]:
         """Every distinct-key architecture one token change away, in a fixed order."""

@@ -208,14 +208,4 @@ class NAOStrategy(Strategy):
 
     def _random_unseen(self, n: int, taken: set[Hashable]) -> list[Architecture]:
         """Up to ``n`` random architectures whose keys are neither recorded nor in ``taken``."""
-        taken = set(taken) | set(self._records)
-        out: list[Architecture] = []
-        tries = 0
-        while len(out) < n and tries < 100 * n + 1000:
-            tries += 1
-            arch = self.space.sample(self.rng)
-            key = self.space.key(arch)
-            if key not in taken:
-                taken.add(key)
-                out.append(arch)
-        return out
+        return self.space.sample_distinct(self.rng, n, set(taken) | set(self._records))
