@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from nao.data.paths import data_root
+from nao.threads import torch_threads
 
 
 @pytest.fixture(scope="session")
@@ -38,3 +39,11 @@ def nb201_table(nb201_path: Path):
 def _no_cuda_surprises(monkeypatch):
     # Tests must pass on CPU-only machines; keep threads modest on the 2-core CI box.
     monkeypatch.setenv("OMP_NUM_THREADS", os.environ.get("OMP_NUM_THREADS", "2"))
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    # The test models are tiny and op-overhead bound: one torch thread is fastest, and two OpenMP
+    # threads spin badly on a busy 2-core CI machine. Restored after each test.
+    with torch_threads(1):
+        yield

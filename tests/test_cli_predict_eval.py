@@ -7,21 +7,11 @@ import json
 
 import numpy as np
 import pytest
-import torch
 
 from nao.cli import main
 from nao.spaces import get_space
 
 FAST = ["--epochs", "3", "--ensemble", "1"]
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # Tiny models are fastest on one thread, and two OpenMP threads crawl on a busy 2-core box.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture()

@@ -17,15 +17,6 @@ from nao.spaces import get_space, space_names
 TINY = ControllerConfig(embedding_size=8, hidden_size=16, mlp_layers=1, mlp_hidden_size=16, batch_size=32, lr=1e-2, max_step=5.0)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # Tiny models are fastest on one thread, and two OpenMP threads crawl on a busy 2-core box.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def _sample(space, n: int, seed: int = 0):
     rng = np.random.default_rng(seed)
     return [space.sample(rng) for _ in range(n)]

@@ -22,13 +22,6 @@ from nao.train.lm import ParamAverager, evaluate_lm, preset, train_lm
 TINY = ModelConfig(8, 8, 0.0, 0.0, 0.0, 0.0)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # Tiny models are op-overhead bound: one thread is fastest and immune to a busy machine.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 _ACT = {"tanh": torch.tanh, "relu": torch.relu, "sigmoid": torch.sigmoid, "identity": lambda z: z}
 
 

@@ -18,15 +18,6 @@ from nao.nn.ops import OPS, FactorizedReduce, Pool, make_op
 from nao.spaces.known import get_known, known_cells, known_names, resolve_arch
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # Tiny tensors: one thread avoids oversubscription on the shared 2-core machine.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.mark.parametrize("name", sorted(OPS))
 @pytest.mark.parametrize("stride", [1, 2])
 @pytest.mark.parametrize("c_in,c_out", [(4, 4), (4, 6)])

@@ -28,15 +28,6 @@ FAST = dict(
 )
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # Tiny models are fastest on one thread, and two OpenMP threads crawl on a busy 2-core box.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 class TokenSum(Evaluator):
     """Deterministic synthetic score: larger token ids are better."""
 

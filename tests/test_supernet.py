@@ -14,16 +14,6 @@ from nao.nn.supernet import Supernet, SupernetConfig, check_image_size
 from nao.spaces import get_space
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # Tiny convolutions gain nothing from a second thread, and OpenMP threads spin badly when
-    # the 2-core CI machine is shared; restore the setting for the tests that follow.
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
-
-
 @pytest.fixture(scope="module")
 def space():
     return get_space("nao-ws")

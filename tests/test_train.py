@@ -21,14 +21,6 @@ from nao.train.presets import get_preset
 CPU = make_runtime("cpu")
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def _data(n: int = 64, seed: int = 0) -> ImageSet:
     # Two easy classes: bright vs dark images, so a few steps already learn something.
     g = torch.Generator().manual_seed(seed)
