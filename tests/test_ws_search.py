@@ -90,6 +90,17 @@ def test_cifar10_smoke_on_a_subset(data_dir, tmp_path):
     assert result["dataset"] == "cifar10" and result["sizes"] == [128, 128, 128]
 
 
+def test_cpu_preset_searches_shrunk_cifar10(data_dir):
+    if not (data_dir / "cifar10" / "cifar-10-batches-bin").is_dir():
+        pytest.skip("CIFAR-10 binaries not available")
+    cfg = preset_config("cpu", data_dir=str(data_dir / "cifar10"), train_images=300, test_images=200)
+    data = nao.ws.load_splits(cfg)
+    assert cfg.dataset == "cifar10" and data.sizes() == (300, 2000, 200)
+    assert data.image_size == 16 and data.train.images.dtype == torch.uint8
+    # Area averaging keeps the mean brightness (up to rounding).
+    assert abs(data.test.images.float().mean() - 120) < 10
+
+
 @pytest.mark.parametrize(
     "argv, fragment",
     [
@@ -97,6 +108,9 @@ def test_cifar10_smoke_on_a_subset(data_dir, tmp_path):
         (["--dataset", "cifar10", "--data-dir", "{tmp}/nothing"], "CIFAR-10 not found"),
         (["--budget", "0"], "--budget must be at least 1"),
         (["--preset", "huge"], "unknown --preset 'huge'"),
+        (["--image-size", "3"], "image size 3 must be a positive divisor of the images' 8x8"),
+        (["--image-size", "2"], "image size 2x2 is too small"),
+        (["--image-size", "-1"], "--image-size must be positive"),
         (["--device", "cuda"] if not torch.cuda.is_available() else ["--device", "tpu"], "--device"),
     ],
 )
@@ -125,7 +139,7 @@ def test_train_architecture_reports_oom_as_failed(monkeypatch):
     assert r["status"] == "failed" and "out of memory" in r["error"]
 
 
-@pytest.mark.parametrize("name, dataset", [("digits", "digits"), ("smoke", "digits"), ("short", "cifar10"), ("paper", "cifar10")])
+@pytest.mark.parametrize("name, dataset", [("digits", "digits"), ("cpu", "cifar10"), ("smoke", "digits"), ("short", "cifar10"), ("paper", "cifar10")])
 def test_presets_build_the_nao_strategy(name, dataset):
     # Guards the presets against drift of the nao strategy's options.
     from nao.spaces import get_space

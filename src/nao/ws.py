@@ -78,6 +78,8 @@ class WSConfig:
         val_images: CIFAR-10 validation images held out of the 50k training set (official
             search: ratio 0.9, i.e. 5,000). Digits use ``digits_fractions`` instead.
         test_images: use only this many test images (0: all).
+        image_size: shrink the images to this side by area averaging (0: keep them); the ``cpu``
+            preset searches 16x16 CIFAR-10.
         digits_fractions: digits (train, validation, test) fractions.
         space: conv cell space searched.
         strategy: search strategy proposing each round (``nao``; ``random`` etc. for baselines).
@@ -103,6 +105,7 @@ class WSConfig:
     train_images: int = 0
     val_images: int = 5000
     test_images: int = 0
+    image_size: int = 0
     digits_fractions: tuple[float, float, float] = (0.6, 0.2, 0.2)
     space: str = "nao-ws"
     strategy: str = "nao"
@@ -128,6 +131,8 @@ class WSConfig:
             raise ConfigError(f"--dataset {self.dataset!r}: choose one of {', '.join(DATASETS)}")
         if self.budget < 1:
             raise ConfigError(f"--budget must be at least 1, got {self.budget}")
+        if self.image_size < 0:
+            raise ConfigError(f"--image-size must be positive (or 0 to keep the images), got {self.image_size}")
         if self.top_k < 1:
             raise ConfigError(f"top_k must be at least 1, got {self.top_k}")
         self.supernet_train.check()
@@ -163,6 +168,38 @@ def _digits_preset() -> WSConfig:
         rerank_train=small,
         final_network=replace(net, channels=12),
         final_train=replace(small, epochs=15),
+    )
+
+
+def _cpu_preset() -> WSConfig:
+    # CIFAR-10 sized for a 2-core CPU (~25 min): a 10k-image training subset and 2k held-out
+    # validation images, all shrunk to 16x16, 10k test images. Digits are too easy to tell cells apart
+    # (every cell trains to 96-99%); CIFAR-10 at this size leaves room between good and bad cells.
+    # Same search shape as digits (pool of 40, 3 rounds, supernet lr 0.1), 4 supernet epochs per round.
+    augment = AugmentConfig(crop_padding=2, flip=True, cutout=0)  # 4 px of padding at 32x32, halved
+    brief = TrainConfig(epochs=5, batch_size=64, eval_batch_size=500, lr=0.05, lr_min=0.0, momentum=0.9,
+                        nesterov=True, weight_decay=3e-4, grad_clip=5.0, aux_weight=0.0, augment=augment,
+                        eval_every=0)
+    net = NetworkConfig(channels=8, layers=1, auxiliary=False, dropout=0.0, drop_path=0.0)
+    return WSConfig(
+        preset="cpu",
+        dataset="cifar10",
+        train_images=10_000,
+        val_images=2_000,
+        image_size=16,
+        budget=100,
+        threads=1,
+        supernet=SupernetConfig(channels=8, layers=1),
+        supernet_train=SupernetTrainConfig(
+            seed_pool=40, new_per_round=20, pool_size=40, epochs_per_round=4, batch_size=64,
+            eval_batch_size=500, lr=0.1, lr_min=0.001, bn="batch", augment=augment,
+        ),
+        nao_options={"top_k": 10, "candidates": 60},
+        top_k=3,
+        rerank_network=net,
+        rerank_train=brief,
+        final_network=replace(net, channels=12),
+        final_train=replace(brief, epochs=10),
     )
 
 
@@ -252,6 +289,7 @@ def _short_preset() -> WSConfig:
 
 PRESETS: dict[str, Callable[[], WSConfig]] = {
     "digits": _digits_preset,
+    "cpu": _cpu_preset,
     "smoke": _smoke_preset,
     "short": _short_preset,
     "paper": _paper_preset,
@@ -261,17 +299,24 @@ PRESETS: dict[str, Callable[[], WSConfig]] = {
 DEFAULT_PRESET = {"digits": "digits", "cifar10": "short"}
 
 
-def preset_config(name: str | None = None, dataset: str = "digits", **overrides: Any) -> WSConfig:
-    """The :class:`WSConfig` of preset ``name`` (default: per ``dataset``), with overrides.
+def preset_config(name: str | None = None, dataset: str | None = None, **overrides: Any) -> WSConfig:
+    """The :class:`WSConfig` of preset ``name`` with overrides.
 
-    ``None`` overrides are ignored, so CLI flags can be passed straight through.
+    With no ``name`` the preset is the ``dataset``'s default (:data:`DEFAULT_PRESET`); with no
+    ``dataset`` it is the preset's own (``digits`` when neither is given). ``None`` overrides are
+    ignored, so CLI flags can be passed straight through.
+
+    >>> preset_config().dataset, preset_config("cpu").dataset, preset_config(dataset="cifar10").preset
+    ('digits', 'cifar10', 'short')
     """
-    if dataset not in DATASETS:
+    if dataset is not None and dataset not in DATASETS:
         raise ConfigError(f"--dataset {dataset!r}: choose one of {', '.join(DATASETS)}")
-    name = name or DEFAULT_PRESET[dataset]
+    name = name or DEFAULT_PRESET[dataset or "digits"]
     if name not in PRESETS:
         raise ConfigError(f"unknown --preset {name!r} for a supernet search; choose one of: {', '.join(PRESETS)}")
-    cfg = replace(PRESETS[name](), dataset=dataset)
+    cfg = PRESETS[name]()
+    if dataset is not None:
+        cfg = replace(cfg, dataset=dataset)
     return replace(cfg, **{k: v for k, v in overrides.items() if v is not None})
 
 
@@ -296,6 +341,10 @@ def load_splits(cfg: WSConfig) -> ImageSplits:
         splits = ImageSplits("cifar10", train, val, test, 10, _CIFAR_AUGMENT, {"source": data.source})
     train = _first(train, cfg.train_images, gen)
     test = _first(test, cfg.test_images, gen)
+    if cfg.image_size:
+        from nao.data.cifar import downsample
+
+        train, val, test = (downsample(part, cfg.image_size) for part in (train, val, test))
     for name, part in (("training", train), ("validation", val), ("test", test)):
         if len(part) == 0:
             raise DataError(f"the {name} split of {cfg.dataset} is empty; the dataset is too small for the requested split")
@@ -511,7 +560,7 @@ def search_from_args(args: Any) -> int:
     """
     cfg = preset_config(
         getattr(args, "preset", None),
-        dataset=getattr(args, "dataset", None) or "digits",
+        dataset=getattr(args, "dataset", None),
         space=getattr(args, "space", None),
         strategy=getattr(args, "strategy", None),
         budget=getattr(args, "budget", None),
@@ -519,6 +568,7 @@ def search_from_args(args: Any) -> int:
         device=getattr(args, "device", None),
         data_dir=getattr(args, "data_dir", None),
         train_images=getattr(args, "subset", None),
+        image_size=getattr(args, "image_size", None),
     )
     out = getattr(args, "out", None) or f"runs/search-{time.strftime('%Y%m%d-%H%M%S')}"
     quiet = bool(getattr(args, "quiet", False))

@@ -46,11 +46,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=None, help="random seed (default: 0)")
     p.add_argument("--out", default=None, help="run directory (default: runs/search-<time>)")
     ws = p.add_argument_group("supernet (NAO-WS) search")
-    ws.add_argument("--dataset", default=None, choices=["digits", "cifar10"], help="dataset (default: digits, embedded)")
+    ws.add_argument("--dataset", default=None, choices=["digits", "cifar10"], help="dataset (default: the preset's; digits, embedded, without a preset)")
     ws.add_argument("--data-dir", default=None, help="where CIFAR-10 lives (default: $NAO_DATA or ../shared/data)")
     ws.add_argument("--device", default=None, help="cpu, cuda, cuda:N or auto (default: cpu)")
-    ws.add_argument("--preset", default=None, help="digits, smoke, short, paper (default: digits; short for cifar10)")
+    ws.add_argument("--preset", default=None, help="digits, cpu (16x16 CIFAR-10 subset, ~25 min on 2 cores), smoke, short, paper "
+                         "(default: digits; short for --dataset cifar10)")
     ws.add_argument("--subset", type=int, default=None, help="use only this many training images (smoke runs)")
+    ws.add_argument("--image-size", type=int, default=None,
+                    help="shrink images to this side by area averaging, a divisor of 32 for CIFAR (default: the preset's)")
     _add_run_flags(p)
     p.add_argument("--task", choices=["cnn", "ptb"], default="cnn",
                    help="cnn: image cells (default); ptb: recurrent cells on Penn Treebank (NAO-WS-RNN)")
