@@ -1,4 +1,4 @@
-"""Does the supernet rank architectures like stand-alone training does? (digits, CPU)
+"""Does the supernet rank architectures like stand-alone training does? (digits or 16x16 CIFAR-10, CPU)
 
 Samples ``--archs`` distinct ``nao-ws`` architectures, trains one supernet on exactly that
 pool (one architecture per mini-batch, as in a search round), and scores every architecture
@@ -11,12 +11,13 @@ three ways:
 * ``random-batch``: one random validation batch per architecture with batch statistics,
   the official NAO-WS code's protocol, for comparison.
 
-Each architecture is then trained from scratch (the rerank settings of the ``digits``
-preset) with ``--standalone-seeds`` seeds, and its accuracy on the held-out validation + test
+Each architecture is then trained from scratch (the rerank settings of ``--preset``: ``digits``,
+or ``cpu`` for a 16x16 CIFAR-10 subset) with ``--standalone-seeds`` seeds, and its accuracy on the held-out validation + test
 images averaged; the Kendall tau between two seeds is the noise ceiling of the target. The table reports Kendall's tau and
 Spearman's rho between each supernet score and the stand-alone accuracy. Run::
 
     flock /tmp/nao-cpu.lock python benchmarks/supernet_ranking.py --archs 24
+    python benchmarks/supernet_ranking.py --preset cpu --archs 20 --supernet-epochs 10 --threads 1
 """
 
 from __future__ import annotations
@@ -30,12 +31,11 @@ import torch
 from scipy.stats import kendalltau, spearmanr
 
 from nao.data.cifar import ImageSet
-from nao.data.digits import load_digits_splits
 from nao.evaluators.supernet import SupernetEvaluator, SupernetTrainConfig
 from nao.nn.supernet import SupernetConfig, set_batchnorm_training
 from nao.spaces import get_space
 from nao.train.classifier import make_runtime
-from nao.ws import preset_config, train_architecture
+from nao.ws import load_splits, preset_config, train_architecture
 
 
 @torch.no_grad()
@@ -55,30 +55,33 @@ def random_batch_scores(ev: SupernetEvaluator, archs: list, batch: int, seed: in
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--preset", default="digits", help="nao search preset giving data and settings (digits, cpu)")
+    p.add_argument("--data-dir", default=None, help="CIFAR-10 folder for the cifar10 presets")
     p.add_argument("--archs", type=int, default=24, help="architectures ranked (default 24)")
     p.add_argument("--supernet-epochs", type=int, default=30, help="supernet epochs on the pool (default 30)")
-    p.add_argument("--standalone-epochs", type=int, default=0, help="stand-alone epochs (default: the digits rerank setting)")
+    p.add_argument("--standalone-epochs", type=int, default=0, help="stand-alone epochs (default: the preset's rerank setting)")
     p.add_argument("--standalone-seeds", type=int, default=2, help="stand-alone runs per architecture, averaged (default 2)")
-    p.add_argument("--channels", type=int, default=8, help="supernet width F (default 8)")
+    p.add_argument("--channels", type=int, default=0, help="supernet width F (default: the preset's)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--json", default=None, help="write the per-architecture numbers here")
     p.add_argument("--standalone-from", default=None,
                    help="reuse the stand-alone accuracies of an earlier --json run (same --archs and --seed)")
     p.add_argument("--affine", type=int, default=1, help="learnable BN scale/shift in the supernet (default 1)")
-    p.add_argument("--lr", type=float, default=0.0, help="supernet learning rate (default: the digits preset's)")
+    p.add_argument("--lr", type=float, default=0.0, help="supernet learning rate (default: the preset's)")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
 
     space = get_space("nao-ws")
-    data = load_digits_splits(args.seed)
-    preset = preset_config("digits")
+    preset = preset_config(args.preset, seed=args.seed, data_dir=args.data_dir)
+    data = load_splits(preset)
     archs = space.sample_distinct(np.random.default_rng(args.seed), args.archs)
     sn_cfg = SupernetTrainConfig(
         **{**preset.supernet_train.to_dict(), "seed_pool": args.archs, "pool_size": args.archs, "new_per_round": 1,
-           "epochs_per_round": args.supernet_epochs, "augment": None, **({"lr": args.lr} if args.lr else {})}
+           "epochs_per_round": args.supernet_epochs,
+           "augment": preset.supernet_train.augment if data.augment is not None else None, **({"lr": args.lr} if args.lr else {})}
     )
-    ev = SupernetEvaluator(space, data, SupernetConfig(channels=args.channels, layers=1, affine=bool(args.affine)), sn_cfg, make_runtime("cpu"), seed=args.seed)
+    ev = SupernetEvaluator(space, data, SupernetConfig(channels=args.channels or preset.supernet.channels, layers=preset.supernet.layers, affine=bool(args.affine)), sn_cfg, make_runtime("cpu"), seed=args.seed)
     ev.schedule_epochs = args.supernet_epochs
     t0 = time.perf_counter()
     ev.train_on(archs, args.supernet_epochs)

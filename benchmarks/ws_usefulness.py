@@ -7,6 +7,7 @@ accuracies: the winner's percentile among the random ones and the random mean. R
 
     python benchmarks/ws_usefulness.py --seed 0 --final-seeds 2
     python benchmarks/ws_usefulness.py --preset cpu --jobs 1     # random cells on the other core
+    python benchmarks/ws_usefulness.py --preset cpu --winner-from RUN --jobs 2   # reuse `nao search --preset cpu --out RUN`
 
 With ``--jobs K`` the random trainings run in K worker processes (one torch thread each) while the
 search runs in this one, so on 2 cores ``--jobs 1`` roughly halves the wall time. The random cells
@@ -21,6 +22,7 @@ import multiprocessing
 import tempfile
 import time
 from concurrent.futures import Future, ProcessPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -69,6 +71,8 @@ def main() -> None:
                         "images make one training a noisy judge (1 image = 0.28%%)")
     p.add_argument("--jobs", type=int, default=0,
                    help="worker processes training the random cells during the search (0: after it, here)")
+    p.add_argument("--winner-from", default=None,
+                   help="run directory of an earlier `nao search` with the same preset and seed: skip the search")
     p.add_argument("--json", default=None)
     args = p.parse_args()
 
@@ -85,9 +89,12 @@ def main() -> None:
                    for a in randoms]
 
     t0 = time.perf_counter()
-    with tempfile.TemporaryDirectory() as tmp:
-        report = run_ws_search(cfg, f"{tmp}/run", progress=lambda line: print(line[:160], flush=True))
-    search_s = time.perf_counter() - t0
+    if args.winner_from:
+        report = reuse_search(args.winner_from, cfg)
+    else:
+        with tempfile.TemporaryDirectory() as tmp:
+            report = run_ws_search(cfg, f"{tmp}/run", progress=lambda line: print(line[:160], flush=True))
+    search_s = report["total_s"] if args.winner_from else time.perf_counter() - t0
     # The search's own final training used seed cfg.seed; the other seeds are trained here.
     winner_runs = [report["final"]["test_acc"]] + final_accs(cfg, report["winner_tokens"], seeds[1:])
     winner_acc = float(np.mean(winner_runs))
@@ -106,6 +113,18 @@ def main() -> None:
     if pool is not None:
         pool.shutdown()
     summarise(args, cfg, report, search_s, random_s, winner_acc, winner_runs, accs)
+
+
+def reuse_search(run_dir: str, cfg: WSConfig) -> dict:
+    """``result.json`` of an earlier search, checked to match ``cfg`` where it matters."""
+    run = Path(run_dir)
+    saved = json.loads((run / "config.json").read_text())
+    for name in ("preset", "seed", "strategy", "dataset", "image_size"):
+        if saved.get(name) != getattr(cfg, name):
+            raise SystemExit(f"{run}/config.json: {name} is {saved.get(name)!r}, this benchmark uses {getattr(cfg, name)!r}")
+    report = json.loads((run / "result.json").read_text())
+    print(f"reusing the search in {run}: winner {report['winner']}, test_acc {report['final']['test_acc']:.4f}")
+    return report
 
 
 def summarise(args: Any, cfg: WSConfig, report: dict, search_s: float, random_s: float, winner_acc: float,
