@@ -47,6 +47,13 @@ def test_budget_counts_unique_evaluations(name):
     assert len(keys) == len(set(keys)) == study.n_evaluated == 30
 
 
+def test_every_evaluation_is_a_new_network(name):
+    # Two NB201 rows equal after pruning build the same network: no strategy spends budget on both.
+    study, ev, _ = run(name, budget=60)
+    networks = {study.space.key(study.space.prune(a)) for a in ev.calls}
+    assert len(ev.calls) == 60 and len(networks) == 60
+
+
 def test_search_never_sees_test_metrics(name):
     _, _, told = run(name)
     assert told and all("test_acc" not in r.metrics for r in told)

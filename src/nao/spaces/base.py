@@ -15,7 +15,7 @@ True
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Collection, Hashable, Sequence
+from collections.abc import Callable, Collection, Hashable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -82,21 +82,25 @@ class SearchSpace(ABC):
         return self.make(tokens)
 
     def sample_distinct(
-        self, rng: np.random.Generator, n: int, exclude: Collection[Hashable] = ()
+        self, rng: np.random.Generator, n: int, exclude: Collection[Hashable] = (),
+        key: Callable[[Architecture], Hashable] | None = None,
     ) -> list[Architecture]:
         """Up to ``n`` random architectures with distinct keys, none of them in ``exclude``.
 
-        Gives up after ``100 n + 1000`` draws, so a nearly exhausted space returns fewer.
+        ``key`` defaults to :meth:`key`; strategies pass the key of the pruned network so that
+        two table rows of one network count as one. Gives up after ``100 n + 1000`` draws, so a
+        nearly exhausted space returns fewer.
         """
+        key = key or self.key
         taken = set(exclude)
         out: list[Architecture] = []
         tries = 0
         while len(out) < n and tries < 100 * n + 1000:
             tries += 1
             arch = self.sample(rng)
-            key = self.key(arch)
-            if key not in taken:
-                taken.add(key)
+            k = key(arch)
+            if k not in taken:
+                taken.add(k)
                 out.append(arch)
         return out
 

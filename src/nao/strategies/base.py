@@ -8,7 +8,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 
 import numpy as np
 
@@ -38,6 +38,12 @@ class Strategy(ABC):
     @abstractmethod
     def tell(self, results: Sequence[Result]) -> None:
         """Results for previously asked architectures."""
+
+    def network_key(self, arch: Architecture) -> Hashable:
+        """The key of ``arch`` after :meth:`~nao.spaces.base.SearchSpace.prune`: equal for two
+        table rows that build the same network. Every built-in strategy skips proposals whose
+        network it has already asked for, so budgets are compared on distinct networks."""
+        return self.space.key(self.space.prune(arch))
 
     @staticmethod
     def score(result: Result, objective: str = "val_acc") -> float:

@@ -4,6 +4,8 @@ On NAS-Bench-201 this simple method is a strong baseline (White et al., 2021, "L
 search is state of the art for NAS benchmarks"). This version uses first improvement:
 neighbours of the current architecture are queried in random order and the search moves
 as soon as one beats it; when all neighbours are worse it restarts from a random point.
+Neighbours whose network (after pruning) was already asked for are skipped, so the budget
+goes to new networks as it does for the other strategies.
 
 >>> from nao.spaces import get_space
 >>> s = LocalSearch(get_space("nb201"), seed=0)
@@ -40,11 +42,17 @@ class LocalSearch(Strategy):
         self._waiting: set[Hashable] = set()  # asked, result not yet told
         self._best_nbr: Result | None = None
         self._start: Architecture | None = None  # a restart point asked but not told
+        self._seen: set[Hashable] = set()  # network keys asked for or told
 
     def _restart(self) -> list[Architecture]:
         self.current, self._queue, self._best_nbr = None, [], None
         self._start = self.space.sample(self.rng)
+        for _ in range(100):  # prefer a network not asked for yet (bounded: the space may be exhausted)
+            if self.network_key(self._start) not in self._seen:
+                break
+            self._start = self.space.sample(self.rng)
         self._waiting.add(self.space.key(self._start))
+        self._seen.add(self.network_key(self._start))
         return [self._start]
 
     def ask(self, n: int) -> list[Architecture]:
@@ -53,6 +61,9 @@ class LocalSearch(Strategy):
         out = []
         while self._queue and len(out) < n:
             arch = self._queue.pop()
+            if self.network_key(arch) in self._seen:
+                continue  # the same network as one already asked for
+            self._seen.add(self.network_key(arch))
             self._waiting.add(self.space.key(arch))
             out.append(arch)
         if not out and not self._waiting:
@@ -61,6 +72,7 @@ class LocalSearch(Strategy):
 
     def tell(self, results: Sequence[Result]) -> None:
         for r in results:
+            self._seen.add(self.network_key(r.arch))
             self._waiting.discard(self.space.key(r.arch))
             if self.current is None:
                 if self._start is not None and self.space.key(r.arch) == self.space.key(self._start):
@@ -72,6 +84,7 @@ class LocalSearch(Strategy):
                     continue
                 if self._best_nbr is None or self.score(r) > self.score(self._best_nbr):
                     self._best_nbr = r
+        self._queue = [a for a in self._queue if self.network_key(a) not in self._seen]
         if not self.first_improvement and not self._queue and not self._waiting and self._best_nbr is not None:
             self._move(self._best_nbr)
 

@@ -193,7 +193,7 @@ class NAOStrategy(Strategy):
     def _propose(self, archs: list[Architecture], values: np.ndarray) -> list[Architecture]:
         # Also skip networks equal to an evaluated one under pruning (another table row of
         # the same function would spend a query to learn nothing new).
-        seen = set(self._records) | {self.space.key(self.space.prune(r.arch)) for r in self._records.values()}
+        seen = set(self._records) | {self.network_key(r.arch) for r in self._records.values()}
         order = np.argsort(-values, kind="stable")
         top = [archs[i] for i in order[: self.top_k]]
         cands = improve_candidates(self._models, top, self.candidates, seen)
@@ -202,10 +202,11 @@ class NAOStrategy(Strategy):
             self._predicted[self.space.key(c.arch)] = c.predicted
             self._round_of[self.space.key(c.arch)] = self.rounds
         if len(batch) < self.per_round:  # the decoder ran dry (tiny or exhausted space): explore
-            taken = seen | {self.space.key(a) for a in batch}
+            taken = seen | {self.network_key(a) for a in batch}
             batch += self._random_unseen(self.per_round - len(batch), taken)
         return batch
 
     def _random_unseen(self, n: int, taken: set[Hashable]) -> list[Architecture]:
-        """Up to ``n`` random architectures whose keys are neither recorded nor in ``taken``."""
-        return self.space.sample_distinct(self.rng, n, set(taken) | set(self._records))
+        """Up to ``n`` random architectures whose networks (pruned keys) are neither recorded nor in ``taken``."""
+        recorded = {self.network_key(r.arch) for r in self._records.values()}
+        return self.space.sample_distinct(self.rng, n, set(taken) | recorded, key=self.network_key)

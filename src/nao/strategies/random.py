@@ -1,4 +1,7 @@
-"""Random search: uniform samples from the space, never proposing a key twice.
+"""Random search: uniform samples from the space, never proposing a network twice.
+
+A sample equal after pruning to one already proposed (another table row of the same network,
+:meth:`~nao.strategies.base.Strategy.network_key`) is rejected like an exact repeat.
 
 >>> from nao.spaces import get_space
 >>> s = RandomSearch(get_space("nb201"), seed=0)
@@ -21,18 +24,18 @@ _MAX_REJECTS = 10_000
 
 @STRATEGIES.register("random")
 class RandomSearch(Strategy):
-    """Uniform random sampling without replacement (by the space's key)."""
+    """Uniform random sampling without replacement (by the pruned network's key)."""
 
     def __init__(self, space: SearchSpace, seed: int = 0) -> None:
         super().__init__(space, seed)
-        self._proposed: set[Hashable] = set()
+        self._proposed: set[Hashable] = set()  # network keys
 
     def ask(self, n: int) -> list[Architecture]:
         out: list[Architecture] = []
         rejects = 0
         while len(out) < n and rejects < _MAX_REJECTS:
             arch = self.space.sample(self.rng)
-            key = self.space.key(arch)
+            key = self.network_key(arch)
             if key in self._proposed:
                 rejects += 1
                 continue
@@ -43,4 +46,4 @@ class RandomSearch(Strategy):
 
     def tell(self, results: Sequence[Result]) -> None:
         for r in results:
-            self._proposed.add(self.space.key(r.arch))
+            self._proposed.add(self.network_key(r.arch))
