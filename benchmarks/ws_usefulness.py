@@ -132,7 +132,9 @@ def summarise(args: Any, cfg: WSConfig, report: dict, search_s: float, random_s:
     accs_arr = np.array(accs)
     # Percentile: share of random architectures the winner beats, ties counting half.
     pct = 100.0 * (np.mean(accs_arr < winner_acc) + 0.5 * np.mean(accs_arr == winner_acc))
-    where = "alongside the search" if args.jobs > 0 else "after it"
+    where = f"{args.jobs} worker process(es)" if args.jobs > 0 else "in this process"
+    if args.winner_from:
+        where += f"; search reused from {args.winner_from}"
     print(f"\npreset {cfg.preset}: search ({cfg.strategy}, budget {cfg.budget}) with rerank + final {search_s:.0f}s; "
           f"{len(accs)} random trainings {random_s:.0f}s ({where})")
     print(f"final training: F={cfg.final_network.channels}, N={cfg.final_network.layers}, "

@@ -150,3 +150,23 @@ def test_presets_build_the_nao_strategy(name, dataset):
     strategy = make_strategy("nao", get_space(cfg.space), seed=0, seed_archs=st.seed_pool,
                              per_round=st.new_per_round, **cfg.nao_options)
     assert len(strategy.ask(st.seed_pool)) == st.seed_pool
+
+
+def test_supernet_score_loss_ranks_and_searches_by_minus_loss(tmp_path):
+    out = tmp_path / "r"
+    rc = main(["search", "--preset", "smoke", "--strategy", "nao", "--supernet-score", "loss", "--out", str(out), "-q"])
+    assert rc == 0
+    rows = [json.loads(line) for line in (out / "journal.jsonl").read_text().splitlines()]
+    ok = [r for r in rows if r["status"] == "ok"]
+    assert ok and all(r["metrics"]["val_score"] == -r["metrics"]["val_loss"] for r in ok)
+    # The Study's best is the highest -loss of the last scoring each architecture got, not the best accuracy.
+    best = json.loads((out / "best.json").read_text())
+    assert best["metrics"]["val_score"] == max(r["metrics"]["val_score"] for r in ok)
+    assert json.loads((out / "config.json").read_text())["supernet_train"]["score"] == "loss"
+
+
+def test_supernet_score_must_be_known():
+    from nao.evaluators.supernet import SupernetTrainConfig
+
+    with pytest.raises(nao.ws.ConfigError, match="score must be one of acc, loss"):
+        SupernetTrainConfig(score="ppl").check()

@@ -488,12 +488,15 @@ def _search(cfg: WSConfig, space: ConvCellSpace, data: ImageSplits, runtime, run
     if cfg.strategy == "nao":
         options = {"seed_archs": sn_train.seed_pool, "per_round": sn_train.new_per_round, **cfg.nao_options}
     strategy = make_strategy(cfg.strategy, space, seed=cfg.seed, **options)
+    # Ranking by minus loss: the strategy and the Study maximise the evaluator's ranking value.
+    objective = "val_acc" if sn_train.score == "acc" else "val_score"
+    strategy.objective = objective
     n_tr, n_va, n_te = data.sizes()
     say(f"NAO-WS on {data.name}: {n_tr} train / {n_va} val / {n_te} test images, space {space.name}, "
         f"strategy {cfg.strategy}, budget {cfg.budget} ({rounds} rounds x {sn_train.epochs_per_round} supernet epochs), "
         f"device {runtime.device}")
     with Journal(rundir.journal_path, space) as journal:
-        study = Study(space, strategy, evaluator, journal=journal, callbacks=callbacks)
+        study = Study(space, strategy, evaluator, journal=journal, callbacks=callbacks, objective=objective)
         try:
             study.run(cfg.budget)
         finally:
@@ -570,6 +573,8 @@ def search_from_args(args: Any) -> int:
         train_images=getattr(args, "subset", None),
         image_size=getattr(args, "image_size", None),
     )
+    if getattr(args, "supernet_score", None):
+        cfg = replace(cfg, supernet_train=replace(cfg.supernet_train, score=args.supernet_score))
     out = getattr(args, "out", None) or f"runs/search-{time.strftime('%Y%m%d-%H%M%S')}"
     quiet = bool(getattr(args, "quiet", False))
     say = (lambda line: None) if quiet else (lambda line: print(line, flush=True))

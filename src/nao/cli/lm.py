@@ -213,18 +213,8 @@ def evaluate_ptb(args: argparse.Namespace, state: dict[str, Any]) -> int:
 
 # -- NAO-WS-RNN search ----------------------------------------------------------------------
 def bind_objective(strategy: Any, objective: str) -> None:
-    """Make ``strategy`` maximise ``objective`` instead of ``val_acc``.
-
-    Strategies read scores through ``self.score(result)`` (default objective ``val_acc``);
-    an ``objective`` attribute is used when the strategy has one, else ``score`` is bound
-    per instance. (Better: an ``objective`` argument in the Strategy base class.)
-    """
-    import functools
-
-    if hasattr(strategy, "objective"):
-        strategy.objective = objective
-        return
-    strategy.score = functools.partial(type(strategy).score, objective=objective)
+    """Make ``strategy`` maximise ``objective`` instead of ``val_acc``."""
+    strategy.objective = objective
 
 
 def search_ptb(

@@ -52,6 +52,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     ws.add_argument("--preset", default=None, help="digits, cpu (16x16 CIFAR-10 subset, ~25 min on 2 cores), smoke, short, paper "
                          "(default: digits; short for --dataset cifar10)")
     ws.add_argument("--subset", type=int, default=None, help="use only this many training images (smoke runs)")
+    ws.add_argument("--supernet-score", default=None, choices=["acc", "loss"],
+                    help="rank the supernet's pool by validation accuracy (official) or minus validation loss "
+                         "(default: the preset's)")
     ws.add_argument("--image-size", type=int, default=None,
                     help="shrink images to this side by area averaging, a divisor of 32 for CIFAR (default: the preset's)")
     _add_run_flags(p)

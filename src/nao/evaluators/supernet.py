@@ -69,6 +69,8 @@ log = logging.getLogger(__name__)
 OutOfMemoryError: type[BaseException] = getattr(torch, "OutOfMemoryError", torch.cuda.OutOfMemoryError)
 
 BN_MODES = ("batch", "recalibrate")
+#: What ranks the supernet's pool (``SupernetTrainConfig.score``).
+SCORES = ("acc", "loss")
 
 
 @dataclass(frozen=True)
@@ -94,6 +96,10 @@ class SupernetTrainConfig:
         momentum, weight_decay, grad_clip: SGD settings (0.9, ``--child_l2_reg 3e-4``,
             ``--child_grad_bound 5``).
         bn: BatchNorm statistics when scoring: ``"batch"`` or ``"recalibrate"`` (module docstring).
+        score: what ranks the pool and what search maximises: ``"acc"`` (validation accuracy, the
+            official choice) or ``"loss"`` (minus the validation cross-entropy: continuous, so it
+            separates cells whose accuracies differ by less than one validation image's worth).
+            Results carry ``val_score`` (the ranking value) besides ``val_acc`` and ``val_loss``.
         calib_batches: training batches used to recalibrate BN (``bn="recalibrate"``).
         augment: training augmentation (``None``: none; the official code crops and flips CIFAR).
     """
@@ -112,6 +118,7 @@ class SupernetTrainConfig:
     weight_decay: float = 3e-4
     grad_clip: float = 5.0
     bn: str = "batch"
+    score: str = "acc"
     calib_batches: int = 4
     augment: AugmentConfig | None = field(default_factory=lambda: AugmentConfig(crop_padding=4, flip=True, cutout=0))
 
@@ -121,6 +128,8 @@ class SupernetTrainConfig:
         for name in positive:
             if getattr(self, name) < 1:
                 raise ConfigError(f"supernet setting {name} must be at least 1, got {getattr(self, name)}")
+        if self.score not in SCORES:
+            raise ConfigError(f"supernet setting score must be one of {', '.join(SCORES)}, got {self.score!r}")
         if self.bn not in BN_MODES:
             raise ConfigError(f"supernet setting bn must be one of {', '.join(BN_MODES)}, got {self.bn!r}")
         if self.new_per_round > self.pool_size:
@@ -139,6 +148,7 @@ class _Member:
     key: Hashable
     score: float = float("-inf")
     loss: float = float("nan")
+    rank: float = float("-inf")  # the value the pool is ranked by (accuracy or minus loss)
 
 
 @EVALUATORS.register("supernet")
@@ -219,7 +229,7 @@ class SupernetEvaluator(Evaluator):
         t0 = time.perf_counter()
         failed: dict[Hashable, str] = {}
         new = [self._member(a) for a in archs]
-        keep = sorted(self.pool, key=lambda m: m.score, reverse=True)[: max(0, self.cfg.pool_size - len(new))]
+        keep = sorted(self.pool, key=lambda m: m.rank, reverse=True)[: max(0, self.cfg.pool_size - len(new))]
         self.pool = keep + new
         self.rounds += 1
         if self.schedule_epochs <= 0:
@@ -236,7 +246,7 @@ class SupernetEvaluator(Evaluator):
             if key in failed:
                 out.append(Result(m.arch, "failed", {}, cost, failed[key], info))
             else:
-                out.append(Result(m.arch, "ok", {"val_acc": m.score, "val_loss": m.loss}, cost, None, info))
+                out.append(Result(m.arch, "ok", {"val_acc": m.score, "val_loss": m.loss, "val_score": m.rank}, cost, None, info))
         self.pool = [m for m in self.pool if m.key not in failed]
         scores = [m.score for m in self.pool]
         last = self.history[-1] if self.history else {}
@@ -253,9 +263,10 @@ class SupernetEvaluator(Evaluator):
         return out
 
     def ranking(self) -> list[tuple[Architecture, float]]:
-        """The current pool by latest supernet score, best first (scores from the last round)."""
-        ranked = sorted(self.pool, key=lambda m: m.score, reverse=True)
-        return [(m.arch, m.score) for m in ranked if math.isfinite(m.score)]
+        """The current pool best first by the latest ranking value (``score`` setting), with
+        each one's validation accuracy (both from the last round)."""
+        ranked = sorted(self.pool, key=lambda m: m.rank, reverse=True)
+        return [(m.arch, m.score) for m in ranked if math.isfinite(m.rank)]
 
     # -- training --------------------------------------------------------------------------------
     def _member(self, arch: Architecture) -> _Member:
@@ -338,6 +349,7 @@ class SupernetEvaluator(Evaluator):
         t0 = time.perf_counter()
         try:
             m.score, m.loss = self.score_plan(m.plan)
+            m.rank = m.score if self.cfg.score == "acc" else -m.loss
         except OutOfMemoryError as e:
             self._recover()
             failed[key] = f"out of memory while scoring in the supernet: {_short(e)}"

@@ -27,6 +27,10 @@ class Strategy(ABC):
     depend on how results are chunked into calls (a resumed run replays them in batches).
     """
 
+    #: The validation metric maximised; evaluators with another score (a supernet ranking by
+    #: loss, an LM's perplexity) set it on the instance.
+    objective: str = "val_acc"
+
     def __init__(self, space: SearchSpace, seed: int = 0) -> None:
         self.space = space
         self.rng = np.random.default_rng(seed)
@@ -45,9 +49,8 @@ class Strategy(ABC):
         network it has already asked for, so budgets are compared on distinct networks."""
         return self.space.key(self.space.prune(arch))
 
-    @staticmethod
-    def score(result: Result, objective: str = "val_acc") -> float:
-        """The value maximised by search; failed results score ``-inf``."""
-        if not result.ok or objective not in result.metrics:
+    def score(self, result: Result) -> float:
+        """The value maximised by search (:attr:`objective`); failed results score ``-inf``."""
+        if not result.ok or self.objective not in result.metrics:
             return float("-inf")
-        return float(result.metrics[objective])
+        return float(result.metrics[self.objective])
