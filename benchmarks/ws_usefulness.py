@@ -8,6 +8,7 @@ accuracies: the winner's percentile among the random ones and the random mean. R
     python benchmarks/ws_usefulness.py --seed 0 --final-seeds 2
     python benchmarks/ws_usefulness.py --preset cpu --jobs 1     # random cells on the other core
     python benchmarks/ws_usefulness.py --preset cpu --winner-from RUN --jobs 2   # reuse `nao search --preset cpu --out RUN`
+    python benchmarks/ws_usefulness.py --preset cpu --winner-from RUN2 --random-from OUT.json  # same random cells
 
 With ``--jobs K`` the random trainings run in K worker processes (one torch thread each) while the
 search runs in this one, so on 2 cores ``--jobs 1`` roughly halves the wall time. The random cells
@@ -73,6 +74,9 @@ def main() -> None:
                    help="worker processes training the random cells during the search (0: after it, here)")
     p.add_argument("--winner-from", default=None,
                    help="run directory of an earlier `nao search` with the same preset and seed: skip the search")
+    p.add_argument("--random-from", default=None,
+                   help="--json of an earlier run with the same preset, seed, --random and --final-seeds: reuse its "
+                        "random cells' accuracies (they never depend on the search)")
     p.add_argument("--json", default=None)
     args = p.parse_args()
 
@@ -83,7 +87,8 @@ def main() -> None:
     pool = None
     futures: list[Future] = []
     t_random = time.perf_counter()
-    if args.jobs > 0:
+    saved = reuse_randoms(args, [space.format(a) for a in randoms]) if args.random_from else None
+    if args.jobs > 0 and saved is None:
         pool = ProcessPoolExecutor(args.jobs, mp_context=multiprocessing.get_context("spawn"))
         futures = [pool.submit(_worker, args.preset, args.seed, args.strategy, args.data_dir, list(a.tokens), seeds)
                    for a in randoms]
@@ -106,13 +111,16 @@ def main() -> None:
     if pool is None:
         t_random = time.perf_counter()
     for i, arch in enumerate(randoms):
-        runs = futures[i].result() if pool else final_accs(cfg, list(arch.tokens), seeds)
+        if saved is not None:
+            runs = [saved[i]]
+        else:
+            runs = futures[i].result() if pool else final_accs(cfg, list(arch.tokens), seeds)
         accs.append(float(np.mean(runs)))
         print(f"  random {i + 1}/{len(randoms)}: test_acc {accs[-1]:.4f} {space.format(arch)}", flush=True)
     random_s = time.perf_counter() - t_random
     if pool is not None:
         pool.shutdown()
-    summarise(args, cfg, report, search_s, random_s, winner_acc, winner_runs, accs)
+    summarise(args, cfg, report, search_s, random_s, winner_acc, winner_runs, accs, [space.format(a) for a in randoms])
 
 
 def reuse_search(run_dir: str, cfg: WSConfig) -> dict:
@@ -127,12 +135,26 @@ def reuse_search(run_dir: str, cfg: WSConfig) -> dict:
     return report
 
 
+def reuse_randoms(args: Any, archs: list[str]) -> list[float]:
+    """The random cells' accuracies from ``--random-from``, checked to be the same cells and settings."""
+    saved = json.loads(Path(args.random_from).read_text())
+    for name, want in (("preset", args.preset), ("seed", args.seed), ("final_seeds", args.final_seeds)):
+        if saved.get(name) != want:
+            raise SystemExit(f"{args.random_from}: {name} is {saved.get(name)!r}, this run uses {want!r}")
+    if saved.get("random_archs", archs) != archs or len(saved["random_test_acc"]) != len(archs):
+        raise SystemExit(f"{args.random_from}: different random cells (use the same --random and --seed)")
+    print(f"reusing the {len(archs)} random cells' accuracies from {args.random_from}")
+    return list(saved["random_test_acc"])
+
+
 def summarise(args: Any, cfg: WSConfig, report: dict, search_s: float, random_s: float, winner_acc: float,
-              winner_runs: list[float], accs: list[float]) -> None:
+              winner_runs: list[float], accs: list[float], random_archs: list[str]) -> None:
     accs_arr = np.array(accs)
     # Percentile: share of random architectures the winner beats, ties counting half.
     pct = 100.0 * (np.mean(accs_arr < winner_acc) + 0.5 * np.mean(accs_arr == winner_acc))
     where = f"{args.jobs} worker process(es)" if args.jobs > 0 else "in this process"
+    if args.random_from:
+        where = f"reused from {args.random_from}"
     if args.winner_from:
         where += f"; search reused from {args.winner_from}"
     print(f"\npreset {cfg.preset}: search ({cfg.strategy}, budget {cfg.budget}) with rerank + final {search_s:.0f}s; "
@@ -146,7 +168,7 @@ def summarise(args: Any, cfg: WSConfig, report: dict, search_s: float, random_s:
         with open(args.json, "w") as fh:
             json.dump({"preset": cfg.preset, "seed": args.seed, "winner": report["winner"],
                        "winner_test_acc": winner_acc, "winner_runs": winner_runs, "final_seeds": args.final_seeds,
-                       "random_test_acc": accs, "percentile": pct, "search_s": search_s, "random_s": random_s},
+                       "random_test_acc": accs, "random_archs": random_archs, "percentile": pct, "search_s": search_s, "random_s": random_s},
                       fh, indent=2)
 
 
