@@ -165,6 +165,15 @@ def test_supernet_score_loss_ranks_and_searches_by_minus_loss(tmp_path):
     assert json.loads((out / "config.json").read_text())["supernet_train"]["score"] == "loss"
 
 
+@pytest.mark.parametrize("flag, want", [(None, "loss"), ("acc", "acc"), ("loss", "loss")])
+def test_cpu_preset_ranks_by_loss_unless_told(flag, want):
+    import argparse
+
+    cfg = nao.ws.ws_config_from_args(argparse.Namespace(preset="cpu", supernet_score=flag))
+    assert cfg.supernet_train.score == want
+    assert preset_config("paper").supernet_train.score == "acc"  # the official protocol stays as it was
+
+
 def test_supernet_score_must_be_known():
     from nao.evaluators.supernet import SupernetTrainConfig
 
