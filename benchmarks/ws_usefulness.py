@@ -131,6 +131,7 @@ def reuse_search(run_dir: str, cfg: WSConfig) -> dict:
         if saved.get(name) != getattr(cfg, name):
             raise SystemExit(f"{run}/config.json: {name} is {saved.get(name)!r}, this benchmark uses {getattr(cfg, name)!r}")
     report = json.loads((run / "result.json").read_text())
+    report["supernet_score"] = saved["supernet_train"].get("score", "acc")  # flags may have overridden the preset
     print(f"reusing the search in {run}: winner {report['winner']}, test_acc {report['final']['test_acc']:.4f}")
     return report
 
@@ -150,6 +151,7 @@ def reuse_randoms(args: Any, archs: list[str]) -> list[float]:
 def summarise(args: Any, cfg: WSConfig, report: dict, search_s: float, random_s: float, winner_acc: float,
               winner_runs: list[float], accs: list[float], random_archs: list[str]) -> None:
     accs_arr = np.array(accs)
+    score = report.get("supernet_score", cfg.supernet_train.score)
     # Percentile: share of random architectures the winner beats, ties counting half.
     pct = 100.0 * (np.mean(accs_arr < winner_acc) + 0.5 * np.mean(accs_arr == winner_acc))
     where = f"{args.jobs} worker process(es)" if args.jobs > 0 else "in this process"
@@ -157,7 +159,8 @@ def summarise(args: Any, cfg: WSConfig, report: dict, search_s: float, random_s:
         where = f"reused from {args.random_from}"
     if args.winner_from:
         where += f"; search reused from {args.winner_from}"
-    print(f"\npreset {cfg.preset}: search ({cfg.strategy}, budget {cfg.budget}) with rerank + final {search_s:.0f}s; "
+    print(f"\npreset {cfg.preset}: search ({cfg.strategy}, budget {cfg.budget}, pool ranked by "
+          f"{score}) with rerank + final {search_s:.0f}s; "
           f"{len(accs)} random trainings {random_s:.0f}s ({where})")
     print(f"final training: F={cfg.final_network.channels}, N={cfg.final_network.layers}, "
           f"{cfg.final_train.epochs} epochs, test set {report['sizes'][2]} images, mean of {args.final_seeds} seed(s)")
@@ -166,7 +169,8 @@ def summarise(args: Any, cfg: WSConfig, report: dict, search_s: float, random_s:
           f"min {accs_arr.min():.4f}, max {accs_arr.max():.4f}; winner percentile {pct:.0f}")
     if args.json:
         with open(args.json, "w") as fh:
-            json.dump({"preset": cfg.preset, "seed": args.seed, "winner": report["winner"],
+            json.dump({"preset": cfg.preset, "seed": args.seed, "supernet_score": score,
+                       "winner": report["winner"],
                        "winner_test_acc": winner_acc, "winner_runs": winner_runs, "final_seeds": args.final_seeds,
                        "random_test_acc": accs, "random_archs": random_archs, "percentile": pct, "search_s": search_s, "random_s": random_s},
                       fh, indent=2)
