@@ -142,3 +142,14 @@ def test_training_evaluator_reports_val_acc_and_failures(monkeypatch):
     monkeypatch.setattr(tr, "train_classifier", oom)
     (r,) = ev.evaluate([arch])
     assert r.status == "failed" and "out of memory" in r.error
+
+
+def test_epoch_bar_is_silent_when_stderr_is_not_a_terminal(capsys):
+    # Under pytest stderr is captured (not a TTY): a log file must not fill with bar redraws.
+    from nao.train.progress import EpochBar
+
+    bar = EpochBar(total=4, desc="epoch 1/1")
+    for _ in range(4):
+        bar.update(1, loss=0.5, acc=0.25, images_per_s=100.0)
+    bar.close()
+    assert capsys.readouterr().err == ""

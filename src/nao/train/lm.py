@@ -435,7 +435,9 @@ def train_lm(
     deadline = time.time() + cfg.time_limit_s if cfg.time_limit_s else None
     per_eval = cfg.eval_every or trainer.steps_per_epoch()
     while trainer.epoch <= cfg.epochs and (deadline is None or time.time() < deadline):
-        bar = None if quiet else tqdm(total=per_eval, desc=f"epoch {trainer.epoch}", leave=False, dynamic_ncols=True)
+        # disable=None: no bar when stderr is not a terminal (the validation line is logged anyway).
+        bar = None if quiet else tqdm(total=per_eval, desc=f"epoch {trainer.epoch}", leave=False, dynamic_ncols=True,
+                                      disable=None)
         trainer.run(per_eval, bar=bar, deadline=deadline, stop_at_epoch_end=cfg.eval_every == 0)
         if bar is not None:
             bar.close()

@@ -16,11 +16,14 @@ from tqdm.auto import tqdm
 class EpochBar:
     """Progress over the steps of one epoch, showing loss, accuracy and images/s.
 
-    ``quiet=True`` (or a non-interactive stderr is fine too) disables all output.
+    ``quiet=True`` disables all output; so does a stderr that is not a terminal (a log file would
+    otherwise fill with carriage-return redraws; the per-epoch summary line is logged either way).
     """
 
     def __init__(self, total: int, desc: str, quiet: bool = False) -> None:
-        self._bar = None if quiet else tqdm(total=total, desc=desc, leave=False, file=sys.stderr, dynamic_ncols=True)
+        # disable=None: tqdm's own switch for "off unless stderr is a TTY".
+        self._bar = None if quiet else tqdm(total=total, desc=desc, leave=False, file=sys.stderr,
+                                            dynamic_ncols=True, disable=None)
 
     def update(self, steps: int, **stats: float) -> None:
         if self._bar is None:
