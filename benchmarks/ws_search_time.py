@@ -143,9 +143,11 @@ def run(cfg: WSConfig, args: argparse.Namespace) -> None:
         "rerank (top-k from scratch)": counts["rerank_epochs"] * epoch_s,
     }
     total_h = sum(parts.values()) / 3600
-    peak = torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else float("nan")
+    # Peak memory is only tracked on CUDA; None (JSON null) elsewhere rather than NaN, which is not JSON.
+    peak = torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else None
+    peak_text = f"{peak:.2f} GiB" if peak is not None else f"n/a on {device.type}"
     print(f"timed round: {round_s:.1f}s; supernet {img_s:.0f} img/s -> one search epoch of {n_train} images "
-          f"{epoch_s:.1f}s; scoring {score_s * 1e3:.0f} ms/cell; peak GPU memory {peak:.2f} GiB")
+          f"{epoch_s:.1f}s; scoring {score_s * 1e3:.0f} ms/cell; peak GPU memory {peak_text}")
     print(f"whole {cfg.preset} search: {counts['supernet_epochs']} supernet epochs, {counts['rounds']} rounds, "
           f"{counts['scorings']} scorings, {counts['rerank_epochs']} rerank epochs")
     for part, s in parts.items():
