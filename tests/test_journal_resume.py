@@ -187,7 +187,7 @@ def test_resume_a_directory_that_is_not_a_run(tmp_path, capsys):
     assert f"--resume {tmp_path}: not a run directory (no config.json)" in capsys.readouterr().err
     (tmp_path / "config.json").write_text('{"preset": "digits", "supernet": {}}')
     assert main(["search", "--resume", str(tmp_path), "-q"]) == 2
-    assert "supernet (NAO-WS) run cannot be resumed" in capsys.readouterr().err
+    assert "config.json lacks dataset, data_dir" in capsys.readouterr().err  # a supernet run, but incomplete
     (tmp_path / "config.json").write_text("[1, 2")
     assert main(["search", "--resume", str(tmp_path), "-q"]) == 2
     assert "config.json: not valid JSON" in capsys.readouterr().err

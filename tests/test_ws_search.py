@@ -7,6 +7,8 @@ import json
 import pytest
 import torch
 
+import nao.evaluators.supernet
+import nao.train.classifier
 import nao.ws
 from nao.cli import main
 from nao.ws import preset_config
@@ -179,3 +181,126 @@ def test_supernet_score_must_be_known():
 
     with pytest.raises(nao.ws.ConfigError, match="score must be one of acc, loss"):
         SupernetTrainConfig(score="ppl").check()
+
+
+# -- resume --------------------------------------------------------------------------------------------
+class _Killed(BaseException):
+    """Stands for SIGKILL: nothing in nao catches it, so the run stops exactly where it is."""
+
+
+def _kill_on_call(monkeypatch, owner, name: str, n: int) -> None:
+    """The ``n``-th call of ``owner.name`` dies instead of running."""
+    real, calls = getattr(owner, name), []
+
+    def dying(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == n:
+            raise _Killed(f"{name} call {n}")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(owner, name, dying)
+
+
+_WS_RUN = ["search", "--preset", "smoke", "--budget", "8", "--seed", "1", "-q"]  # 3 rounds: 4 + 2 + 2
+
+
+def _outcome(run) -> dict:
+    """What a run computed, without its timings."""
+    journal = [json.loads(line) for line in (run / "journal.jsonl").read_text().splitlines()]
+    supernet = json.loads((run / "supernet.json").read_text())
+    result = json.loads((run / "result.json").read_text())
+    return {
+        "journal": [(r["arch"], r["status"], r["metrics"]) for r in journal],
+        "history": [{k: v for k, v in row.items() if k != "images_per_s"} for row in supernet["history"]],
+        "ranking": supernet["ranking"],
+        "rerank": [(r["arch"], {k: v for k, v in r["metrics"].items() if not k.endswith("_per_s")})
+                   for r in json.loads((run / "rerank.json").read_text())],
+        "winner": result["winner"],
+        "test_acc": result["final"]["test_acc"],
+    }
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory):
+    """strategy -> the outcome of the run the interrupted ones must reproduce (computed once)."""
+    done: dict[str, dict] = {}
+
+    def outcome(strategy: str) -> dict:
+        if strategy not in done:
+            run = tmp_path_factory.mktemp("ws") / strategy
+            old = torch.get_num_threads()
+            torch.set_num_threads(1)
+            try:
+                assert main([*_WS_RUN, "--strategy", strategy, "--out", str(run)]) == 0
+            finally:
+                torch.set_num_threads(old)
+            done[strategy] = _outcome(run)
+        return done[strategy]
+
+    return outcome
+
+
+def _killed_run(monkeypatch, args: list[str], owner, name: str, n: int) -> None:
+    with monkeypatch.context() as m:
+        _kill_on_call(m, owner, name, n)
+        with pytest.raises(_Killed):
+            main(args)
+
+
+def test_ws_search_killed_mid_round_resumes_to_the_uninterrupted_result(uninterrupted, tmp_path, monkeypatch):
+    # The nao strategy: the replay refits its controller and must propose round 3 again exactly.
+    run = tmp_path / "run"
+    _killed_run(monkeypatch, [*_WS_RUN, "--out", str(run)], nao.evaluators.supernet.SupernetEvaluator, "_train_epoch", 3)
+    assert len((run / "journal.jsonl").read_text().splitlines()) == 6 and (run / "supernet.pt").exists()
+    assert main(["search", "--resume", str(run), "-q"]) == 0
+    assert _outcome(run) == uninterrupted("nao")
+
+
+def test_ws_search_killed_at_every_stage_resumes_to_the_uninterrupted_result(uninterrupted, tmp_path, monkeypatch,
+                                                                             capsys):
+    run = tmp_path / "run"
+    resume = ["search", "--resume", str(run), "-q"]
+    # 1. Between round 2's last journal line and its checkpoint: that round is cut and redone.
+    _killed_run(monkeypatch, [*_WS_RUN, "--strategy", "random", "--out", str(run)],
+                nao.evaluators.supernet, "save_checkpoint", 2)
+    assert len((run / "journal.jsonl").read_text().splitlines()) == 6
+    # 2. In the second rerank; 3. right after the final training's checkpoint.
+    _killed_run(monkeypatch, resume, nao.ws, "train_classifier", 2)
+    assert len(json.loads((run / "rerank.json").read_text())) == 1
+    _killed_run(monkeypatch, resume, nao.train.classifier, "_write_metrics", 1)
+    assert not (run / "result.json").exists()
+    assert main(resume) == 0
+    assert _outcome(run) == uninterrupted("random")
+    log_text = (run / "search.log").read_text()
+    assert "cutting 2 scores journaled after the last supernet checkpoint" in log_text
+    assert "rerank 1/2: kept from rerank.json" in log_text and "continuing final/checkpoint.pt" in log_text
+    assert len(json.loads((run / "manifest.json").read_text())["resumes"]) == 3
+    capsys.readouterr()
+    assert main(["search", "--resume", str(run)]) == 0  # a finished run is reported, not redone
+    assert "is a finished run" in capsys.readouterr().out
+
+
+def test_ws_resume_refuses_flags_that_change_the_run(tmp_path, capsys):
+    run = tmp_path / "run"
+    (run).mkdir()
+    cfg = preset_config("smoke", budget=8, seed=1)
+    (run / "config.json").write_text(json.dumps(cfg.to_dict()))
+    for flags, fragment in [(["--budget", "10"], "--budget 10 conflicts with the run's 8"),
+                            (["--seed", "2"], "--seed 2 conflicts with the run's 1"),
+                            (["--supernet-score", "loss"], "--supernet-score loss conflicts with the run's acc"),
+                            (["--executor", "processes"], "--executor processes: the supernet evaluator runs in this process only"),
+                            (["--out", str(tmp_path / "elsewhere")], "conflicts; a resumed run continues in its own directory")]:
+        assert main(["search", "--resume", str(run), "-q", *flags]) == 2
+        err = capsys.readouterr().err
+        assert fragment in err and len(err.strip().splitlines()) == 1, (flags, err)
+    assert sorted(p.name for p in run.iterdir()) == ["config.json"]  # nothing written
+
+
+def test_ws_config_survives_its_json_form():
+    from dataclasses import replace
+
+    for name in nao.ws.PRESETS:
+        cfg = preset_config(name)
+        back = nao.ws.WSConfig.from_dict(json.loads(json.dumps(cfg.to_dict())))
+        # nao_options' ControllerConfig comes back as the dict the nao strategy also accepts.
+        assert replace(back, nao_options=cfg.nao_options) == cfg and back.to_dict() == cfg.to_dict(), name

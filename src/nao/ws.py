@@ -21,7 +21,10 @@ GPU in a few hours, untuned) and ``paper`` (the official NAO-WS CIFAR-10 setting
 Run directory: ``config.json``, ``manifest.json``, ``search.log``, ``journal.jsonl`` (supernet scores),
 ``best.json`` (best supernet score), ``supernet.json`` (per-epoch supernet statistics and the
 final pool ranking), ``rerank.json``, ``final/`` (checkpoint + ``metrics.json`` of the winner's
-training) and ``result.json`` (the winner and its test accuracy).
+training) and ``result.json`` (the winner and its test accuracy), plus ``supernet.pt``: the
+supernet evaluator's state after the last finished round, which :func:`resume_ws_search` (``nao search
+--resume DIR``) continues from -- the journal is replayed through the strategy, the supernet picks up
+at that round, finished reranks are kept and the final training resumes from its last epoch.
 
 >>> import tempfile
 >>> cfg = preset_config("smoke", dataset="digits")
@@ -34,8 +37,10 @@ from __future__ import annotations
 
 import logging
 import time
+import typing
+import warnings
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +51,7 @@ from nao.data.cifar import ImageSet
 from nao.data.digits import ImageSplits, load_digits_splits
 from nao.errors import ConfigError, DataError
 from nao.evaluators.supernet import OutOfMemoryError, SupernetEvaluator, SupernetTrainConfig
-from nao.journal import Journal
+from nao.journal import Journal, read_journal
 from nao.nn.network import CellNetwork, CellSpec, NetworkConfig
 from nao.nn.supernet import SupernetConfig, check_image_size
 from nao.results import Result
@@ -57,6 +62,7 @@ from nao.spaces.cells import ConvCellSpace
 from nao.strategies import make_strategy
 from nao.study import Study
 from nao.threads import torch_threads
+from nao.train.checkpoint import CHECKPOINT_NAME, load_checkpoint
 from nao.train.classifier import TrainConfig, make_runtime, train_classifier
 
 log = logging.getLogger(__name__)
@@ -125,6 +131,16 @@ class WSConfig:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> WSConfig:
+        """The config :meth:`to_dict` (or a run's ``config.json``) describes.
+
+        >>> cfg = preset_config("smoke")
+        >>> WSConfig.from_dict(cfg.to_dict()) == cfg
+        True
+        """
+        return _dataclass_from_plain(cls, d)
+
     def check(self) -> None:
         """Raise :class:`ConfigError` naming the first invalid setting."""
         if self.dataset not in DATASETS:
@@ -136,6 +152,27 @@ class WSConfig:
         if self.top_k < 1:
             raise ConfigError(f"top_k must be at least 1, got {self.top_k}")
         self.supernet_train.check()
+
+
+def _dataclass_from_plain(cls: type, d: Mapping[str, Any]) -> Any:
+    """``cls(**d)`` with nested dataclasses and tuples rebuilt from their JSON forms."""
+    if not isinstance(d, Mapping):
+        raise ConfigError(f"{cls.__name__}: expected a JSON object, got {type(d).__name__}")
+    known = {f.name for f in fields(cls)}
+    unknown = sorted(set(d) - known)
+    if unknown:
+        raise ConfigError(f"{cls.__name__}: unknown setting(s) {', '.join(unknown)}")
+    hints = typing.get_type_hints(cls)
+    return cls(**{name: _from_plain(hints[name], value) for name, value in d.items()})
+
+
+def _from_plain(hint: Any, value: Any) -> Any:
+    for t in (hint, *typing.get_args(hint)):  # `X | None` tries X too
+        if is_dataclass(t) and isinstance(value, Mapping):
+            return _dataclass_from_plain(t, value)
+        if typing.get_origin(t) is tuple and isinstance(value, list):
+            return tuple(value)
+    return value
 
 
 # -- presets ---------------------------------------------------------------------------------------
@@ -216,7 +253,8 @@ def _smoke_preset() -> WSConfig:
     return WSConfig(
         preset="smoke",
         threads=1,
-        nao_options={"top_k": 2, "candidates": 4},
+        # A few controller epochs, no autoencoder pretraining: the controller only has to run, not to learn.
+        nao_options={"top_k": 2, "candidates": 4, "controller": {"epochs": 25, "pretrain_archs": 0}},
         budget=6,
         train_images=256,
         val_images=128,
@@ -383,18 +421,20 @@ def build_network(space: ConvCellSpace, arch: Architecture, net: NetworkConfig, 
 def train_architecture(
     space: ConvCellSpace, arch: Architecture, data: ImageSplits, net: NetworkConfig, train: TrainConfig,
     runtime, train_set: ImageSet, evals: Mapping[str, ImageSet], seed: int, out_dir: Path | None = None,
-    quiet: bool = True,
+    quiet: bool = True, resume: bool = False, meta: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Train ``arch`` from scratch; a dict with ``status``, ``metrics``, ``seconds``, ``error``.
 
-    Out-of-memory on the device gives ``status="failed"`` instead of an exception.
+    Out-of-memory on the device gives ``status="failed"`` instead of an exception. With ``out_dir``
+    the training is checkpointed each epoch (``meta`` stored with it) and ``resume`` continues it.
     """
     t0 = time.perf_counter()
     augment = train.augment if data.augment is not None else _NO_AUGMENT
     cfg = replace(train, seed=seed, augment=augment, batch_size=min(train.batch_size, len(train_set)))
     try:
         model = build_network(space, arch, net, data.num_classes, data.image_size, seed)
-        result = train_classifier(model, train_set, evals, cfg, runtime, out_dir=out_dir, quiet=quiet)
+        result = train_classifier(model, train_set, evals, cfg, runtime, out_dir=out_dir, quiet=quiet, resume=resume,
+                                  meta=meta)
     except OutOfMemoryError as e:
         if runtime.device.type == "cuda":
             torch.cuda.empty_cache()
@@ -430,8 +470,59 @@ def run_ws_search(
         return _run(cfg, Path(out_dir), progress or (lambda line: log.info("%s", line)), on_result, quiet)
 
 
+def resume_ws_search(
+    out_dir: str | Path,
+    progress: Callable[[str], None] | None = None,
+    on_result: Callable[[Result], None] | None = None,
+    quiet: bool = True,
+    device: str | None = None,
+    data_dir: str | None = None,
+) -> dict[str, Any]:
+    """Continue the interrupted NAO-WS run in ``out_dir``; returns the ``result.json`` dict.
+
+    The journal is replayed through a strategy rebuilt from the run's seed, the supernet continues
+    from ``supernet.pt`` (the state after the last finished round; the unfinished round is redone),
+    reranks already in ``rerank.json`` are kept and the final training continues from its last
+    epoch. On the same device and thread count the run ends as an uninterrupted one would. A
+    finished run is returned as it is.
+
+    Args:
+        out_dir: the run directory of an earlier :func:`run_ws_search`.
+        progress, on_result, quiet: as for :func:`run_ws_search`.
+        device: run on another device than the run's (the results then need not match exactly).
+        data_dir: where CIFAR-10 lives now, if it moved.
+    """
+    rundir = RunDir.open(out_dir)
+    cfg = _saved_config(rundir, out_dir)
+    cfg = replace(cfg, device=device or cfg.device, data_dir=data_dir or cfg.data_dir)
+    cfg.check()
+    say = progress or (lambda line: log.info("%s", line))
+    done = rundir.read_json("result.json")
+    if isinstance(done, dict) and done.get("final", {}).get("status") == "ok":
+        say(f"{rundir.path} is a finished run: winner {done['winner']}, test accuracy {done['final']['test_acc']:.4f}")
+        return done
+    with torch_threads(cfg.threads):
+        return _run(cfg, rundir.path, say, on_result, quiet, resume=True)
+
+
+def _saved_config(rundir: RunDir, where: str | Path) -> WSConfig:
+    """The WSConfig of a run's ``config.json`` (ConfigError naming what is wrong with it)."""
+    saved = rundir.config()
+    if "supernet" not in saved:
+        raise ConfigError(f"--resume {where}: not a NAO-WS (supernet) run")
+    missing = [f.name for f in fields(WSConfig) if f.name not in saved]
+    if missing:
+        raise ConfigError(f"--resume {where}: config.json lacks {', '.join(missing)}; not a complete NAO-WS run config")
+    try:
+        cfg = WSConfig.from_dict(saved)
+        cfg.check()
+    except (TypeError, ValueError) as e:
+        raise ConfigError(f"--resume {where}: config.json is not a valid NAO-WS config ({e})") from None
+    return cfg
+
+
 def _run(cfg: WSConfig, out_dir: Path, say: Callable[[str], None], on_result: Callable[[Result], None] | None,
-         quiet: bool) -> dict[str, Any]:
+         quiet: bool, resume: bool = False) -> dict[str, Any]:
     space = get_space(cfg.space)
     if not isinstance(space, ConvCellSpace):
         raise ConfigError(
@@ -441,21 +532,32 @@ def _run(cfg: WSConfig, out_dir: Path, say: Callable[[str], None], on_result: Ca
     runtime = make_runtime(cfg.device)
     data = load_splits(cfg)  # every user error is raised before the run directory exists
     check_image_size(data.image_size)
-    rundir = RunDir.create(out_dir, cfg.to_dict())
-    with RunLog(rundir, space) as runlog:
+    if resume:
+        rundir = RunDir.open(out_dir)
+        rundir.note_resume(cfg.to_dict())
+        previous, state, notes = _resume_point(rundir, space, runtime)
+    else:
+        rundir = RunDir.create(out_dir, cfg.to_dict())
+        previous, state, notes = [], None, []
+    with RunLog(rundir, space, skip=previous) as runlog:
+        for note in notes:  # now that search.log records them
+            log.warning("%s", note)
 
         def log_and_say(line: str) -> None:
             runlog.info("%s", line)
             say(line)
 
         t0 = time.perf_counter()
+        if resume:
+            log_and_say(f"resuming {rundir.path}: replaying {len(previous)} journaled scores; the supernet continues "
+                        f"after round {state['rounds'] if state else 0}")
         callbacks = [runlog] + ([on_result] if on_result else [])
-        ranking, n_scored = _search(cfg, space, data, runtime, rundir, log_and_say, callbacks)
+        ranking, n_scored = _search(cfg, space, data, runtime, rundir, log_and_say, callbacks, previous, state)
         search_s = time.perf_counter() - t0
         log_and_say(f"search done in {search_s:.0f}s: {n_scored} architectures scored; reranking the top "
                     f"{min(cfg.top_k, len(ranking))} by {cfg.rerank_train.epochs}-epoch training from scratch")
-        order = _rerank(cfg, space, data, runtime, rundir, ranking[: cfg.top_k], log_and_say, quiet)
-        winner, final = _final(cfg, space, data, runtime, rundir, order, log_and_say, quiet)
+        order = _rerank(cfg, space, data, runtime, rundir, ranking[: cfg.top_k], log_and_say, quiet, resume)
+        winner, final = _final(cfg, space, data, runtime, rundir, order, log_and_say, quiet, resume)
         report = {
             "winner": winner["arch"] if winner else None,
             "winner_tokens": winner["tokens"] if winner else None,
@@ -480,11 +582,49 @@ def _run(cfg: WSConfig, out_dir: Path, say: Callable[[str], None], on_result: Ca
     return report
 
 
+SUPERNET_CHECKPOINT = "supernet.pt"
+
+
+def _resume_point(rundir: RunDir, space: ConvCellSpace, runtime) -> tuple[list[Result], dict[str, Any] | None, list[str]]:
+    """The journal to replay, the supernet state it leads to, and warnings for the run's log.
+
+    Scores journaled after the last checkpoint (a kill between a round's last journal line and its
+    checkpoint) are cut from the journal: the supernet weights behind them were not saved, so the
+    round is redone, and would score them again identically.
+    """
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        previous = read_journal(rundir.journal_path, space, repair=True)  # cuts a torn last line
+    notes = [str(w.message) for w in caught]
+    path = rundir.path / SUPERNET_CHECKPOINT
+    state = load_checkpoint(path, map_location=runtime.device) if path.exists() else None
+    covered = int(state["results_seen"]) if state else 0
+    if len(previous) < covered:
+        raise DataError(f"{rundir.journal_path} holds {len(previous)} scores but {path} covers {covered}: "
+                        f"they do not belong to the same run")
+    if len(previous) > covered:
+        notes.append(f"{rundir.journal_path}: cutting {len(previous) - covered} scores journaled after the last "
+                     f"supernet checkpoint (their round is redone)")
+        lines = [ln for ln in rundir.journal_path.read_text().splitlines(keepends=True) if ln.strip()]
+        tmp = rundir.journal_path.with_suffix(".jsonl.tmp")
+        tmp.write_text("".join(lines[:covered]))
+        tmp.replace(rundir.journal_path)
+        previous = previous[:covered]
+    return previous, state, notes
+
+
 def _search(cfg: WSConfig, space: ConvCellSpace, data: ImageSplits, runtime, rundir: RunDir,
-            say: Callable[[str], None], callbacks: list) -> tuple[list[tuple[Architecture, float]], int]:
-    """The Study: supernet rounds alternating with strategy rounds. Returns (final pool ranking, scored)."""
+            say: Callable[[str], None], callbacks: list, previous: list[Result] | None = None,
+            state: dict[str, Any] | None = None) -> tuple[list[tuple[Architecture, float]], int]:
+    """The Study: supernet rounds alternating with strategy rounds. Returns (final pool ranking, scored).
+
+    ``previous`` and ``state`` (from :func:`_resume_point`) continue an interrupted search.
+    """
     sn_train = cfg.supernet_train if data.augment is not None else replace(cfg.supernet_train, augment=None)
     evaluator = SupernetEvaluator(space, data, cfg.supernet, sn_train, runtime, seed=cfg.seed, on_round=_round_line(say))
+    evaluator.checkpoint_path = rundir.path / SUPERNET_CHECKPOINT
+    if state is not None:
+        evaluator.resume_from(state)
     rounds = evaluator.rounds_for_budget(cfg.budget)
     if sn_train.total_epochs <= 0:
         evaluator.schedule_epochs = rounds * sn_train.epochs_per_round
@@ -500,7 +640,9 @@ def _search(cfg: WSConfig, space: ConvCellSpace, data: ImageSplits, runtime, run
         f"strategy {cfg.strategy}, budget {cfg.budget} ({rounds} rounds x {sn_train.epochs_per_round} supernet epochs), "
         f"device {runtime.device}")
     with Journal(rundir.journal_path, space) as journal:
-        study = Study(space, strategy, evaluator, journal=journal, callbacks=callbacks, objective=objective)
+        # observe first: the round's checkpoint is written once its last result is journaled.
+        study = Study(space, strategy, evaluator, journal=journal, replay=previous or (),
+                      callbacks=[evaluator.observe, *callbacks], objective=objective)
         try:
             study.run(cfg.budget)
         finally:
@@ -516,16 +658,26 @@ def _search(cfg: WSConfig, space: ConvCellSpace, data: ImageSplits, runtime, run
 
 
 def _rerank(cfg: WSConfig, space: ConvCellSpace, data: ImageSplits, runtime, rundir: RunDir,
-            candidates: list[tuple[Architecture, float]], say: Callable[[str], None], quiet: bool) -> list[dict]:
-    """Brief training from scratch of each candidate (train split -> validation); best first."""
-    reranked = []
+            candidates: list[tuple[Architecture, float]], say: Callable[[str], None], quiet: bool,
+            resume: bool = False) -> list[dict]:
+    """Brief training from scratch of each candidate (train split -> validation); best first.
+
+    ``rerank.json`` is rewritten after each candidate; a resumed run keeps the ones it holds.
+    """
+    done = rundir.read_json("rerank.json", default=[]) if resume else []
+    reranked: list[dict] = []
     for i, (arch, score) in enumerate(candidates):
-        r = train_architecture(space, arch, data, cfg.rerank_network, cfg.rerank_train, runtime, data.train,
-                               {"val": data.val}, cfg.seed + i, quiet=quiet)
-        reranked.append({"arch": space.format(arch), "tokens": list(arch.tokens), "supernet_val_acc": score, **r})
-        shown = f"val_acc {r['metrics']['val_acc']:.4f}" if r["status"] == "ok" else f"failed ({r['error']})"
-        say(f"  rerank {i + 1}/{len(candidates)}: supernet {score:.4f} -> {shown} ({r['seconds']:.0f}s)")
-    rundir.write_json("rerank.json", reranked)
+        if i < len(done) and done[i].get("arch") == space.format(arch):
+            r = done[i]
+            say(f"  rerank {i + 1}/{len(candidates)}: kept from rerank.json")
+        else:
+            r = train_architecture(space, arch, data, cfg.rerank_network, cfg.rerank_train, runtime, data.train,
+                                   {"val": data.val}, cfg.seed + i, quiet=quiet)
+            r = {"arch": space.format(arch), "tokens": list(arch.tokens), "supernet_val_acc": score, **r}
+            shown = f"val_acc {r['metrics']['val_acc']:.4f}" if r["status"] == "ok" else f"failed ({r['error']})"
+            say(f"  rerank {i + 1}/{len(candidates)}: supernet {score:.4f} -> {shown} ({r['seconds']:.0f}s)")
+        reranked.append(r)
+        rundir.write_json("rerank.json", reranked)
     order = sorted((r for r in reranked if r["status"] == "ok"), key=lambda r: r["metrics"]["val_acc"], reverse=True)
     if not order:
         raise DataError(f"every reranked architecture failed to train; see {rundir.path / 'rerank.json'}")
@@ -533,20 +685,34 @@ def _rerank(cfg: WSConfig, space: ConvCellSpace, data: ImageSplits, runtime, run
 
 
 def _final(cfg: WSConfig, space: ConvCellSpace, data: ImageSplits, runtime, rundir: RunDir, order: list[dict],
-           say: Callable[[str], None], quiet: bool) -> tuple[dict | None, dict]:
-    """Train the winner on train + validation and test it; fall back to the runner-up if it fails."""
+           say: Callable[[str], None], quiet: bool, resume: bool = False) -> tuple[dict | None, dict]:
+    """Train the winner on train + validation and test it; fall back to the runner-up if it fails.
+
+    A resumed run continues ``final/checkpoint.pt`` when it holds the same architecture's training.
+    """
     final: dict[str, Any] = {}
+    out = rundir.path / "final"
     for rec in order:
         arch = space.make(rec["tokens"])
+        shown = space.format(arch)
+        again = resume and (out / CHECKPOINT_NAME).exists() and _checkpoint_arch(out / CHECKPOINT_NAME) == shown
         say(f"final training ({cfg.final_train.epochs} epochs, F={cfg.final_network.channels}, "
-            f"N={cfg.final_network.layers}) of {space.format(arch)}")
+            f"N={cfg.final_network.layers}) of {shown}" + (" (continuing final/checkpoint.pt)" if again else ""))
         final = train_architecture(space, arch, data, cfg.final_network, cfg.final_train, runtime,
                                    join_sets(data.train, data.val), {"test": data.test}, cfg.seed,
-                                   out_dir=rundir.path / "final", quiet=quiet)
+                                   out_dir=out, quiet=quiet, resume=again, meta={"arch": shown, "space": space.name})
         if final["status"] == "ok":
             return rec, final
         say(f"  final training failed ({final['error']}); trying the next candidate")
     return None, final
+
+
+def _checkpoint_arch(path: Path) -> str | None:
+    """The architecture a training checkpoint belongs to (None if it does not say)."""
+    try:
+        return load_checkpoint(path).get("meta", {}).get("arch")
+    except DataError:
+        return None
 
 
 def _round_line(say: Callable[[str], None]) -> Callable[[dict[str, float]], None]:
@@ -580,6 +746,44 @@ def ws_config_from_args(args: Any) -> WSConfig:
     if getattr(args, "supernet_score", None):
         cfg = replace(cfg, supernet_train=replace(cfg.supernet_train, score=args.supernet_score))
     return cfg
+
+
+# `nao search` flags -> the WSConfig value a resumed run must not contradict.
+_RESUME_FIXED: dict[str, Callable[[WSConfig], Any]] = {
+    "space": lambda c: c.space,
+    "strategy": lambda c: c.strategy,
+    "seed": lambda c: c.seed,
+    "budget": lambda c: c.budget,  # the supernet's learning-rate schedule was laid out for it
+    "dataset": lambda c: c.dataset,
+    "preset": lambda c: c.preset,
+    "subset": lambda c: c.train_images,
+    "image_size": lambda c: c.image_size,
+    "supernet_score": lambda c: c.supernet_train.score,
+    "evaluator": lambda c: "supernet",
+}
+
+
+def resume_from_args(args: Any) -> int:
+    """``nao search --resume DIR`` for a NAO-WS run; search flags that differ from the run's are refused."""
+    where = args.resume
+    cfg = _saved_config(RunDir.open(where), where)
+    for flag, value_of in _RESUME_FIXED.items():
+        given = getattr(args, flag, None)
+        if given is not None and given != value_of(cfg):
+            raise ConfigError(f"--resume {where}: --{flag.replace('_', '-')} {given} conflicts with the run's "
+                              f"{value_of(cfg)}")
+    if getattr(args, "benchmark", None):
+        raise ConfigError(f"--resume {where}: --benchmark does not apply to a supernet run")
+    out = getattr(args, "out", None)
+    if out and Path(out).resolve() != Path(where).resolve():
+        raise ConfigError(f"--resume {where}: --out {out} conflicts; a resumed run continues in its own directory")
+    quiet = bool(getattr(args, "quiet", False))
+    say = (lambda line: None) if quiet else (lambda line: print(line, flush=True))
+    report = resume_ws_search(where, progress=say, quiet=quiet, device=getattr(args, "device", None),
+                              data_dir=getattr(args, "data_dir", None))
+    if quiet:
+        print(f"test_acc {report['final']['test_acc']:.4f} winner {report['winner']}")
+    return 0
 
 
 def search_from_args(args: Any) -> int:

@@ -154,6 +154,11 @@ def resume(args: argparse.Namespace) -> int:
     """``--resume DIR``: rebuild the run from its config, replay its journal, continue."""
     rundir = RunDir.open(args.resume)  # ConfigError (exit 2) if DIR is not a run
     saved = rundir.config()
+    if "supernet" in saved:
+        from nao.ws import resume_from_args  # NAO-WS: replay, supernet checkpoint, kept reranks
+
+        _refuse_run_flags_for_supernet(args)
+        return resume_from_args(args)
     config = resume_config(args, saved, args.resume)
     # Replaying re-asks the strategy and answers from the journal: exact only when the run was, and
     # stays, sequential. Otherwise the journal is handed to the strategy as known results up front.
@@ -163,8 +168,6 @@ def resume(args: argparse.Namespace) -> int:
 
 def resume_config(args: argparse.Namespace, saved: dict[str, Any], where: str) -> dict[str, Any]:
     """The resumed run's config: ``saved``, with runtime flags overridden; conflicting search flags raise."""
-    if "supernet" in saved:
-        raise ConfigError(f"--resume {where}: a supernet (NAO-WS) run cannot be resumed (its supernet weights are not saved)")
     missing = [k for k in SEARCH_KEYS if k not in saved]
     if missing or "budget" not in saved:
         raise ConfigError(f"--resume {where}: config.json lacks {', '.join(missing or ['budget'])}; not a nao search run")
