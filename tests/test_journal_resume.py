@@ -131,6 +131,7 @@ def test_resume_from_any_cut_matches_uninterrupted(nb201_path, tmp_path, strateg
     (run / "journal.jsonl").write_bytes(b"".join(lines[:cut]) + torn)
     assert main(["search", "--resume", str(run), "-q"]) == 0
     assert "dropping torn last line" in caplog.text  # reported, and cut from the file
+    assert "dropping torn last line" in (run / "search.log").read_text()  # the run's own log says so too
     assert run_files(run) == run_files(ref)
 
 

@@ -140,3 +140,15 @@ def read_journal(path: str | os.PathLike, space: SearchSpace, repair: bool = Fal
             raise NaoError(f"{path}: line {i + 1} is not a valid journal record: {e}") from None
         good_bytes += len(line) + 1
     return results
+
+
+def read_journal_for_resume(path: str | os.PathLike, space: SearchSpace) -> tuple[list[Result], list[str]]:
+    """The journal of a run being resumed, a torn last line cut from the file (``repair=True``).
+
+    Returns the results and the warnings for the run's log: a torn line is what a kill leaves,
+    so it is reported, and callers log it once their ``search.log`` is open to record it.
+    """
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        results = read_journal(path, space, repair=True)
+    return results, [str(w.message) for w in caught]

@@ -38,7 +38,6 @@ from __future__ import annotations
 import logging
 import time
 import typing
-import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
@@ -51,7 +50,7 @@ from nao.data.cifar import ImageSet
 from nao.data.digits import ImageSplits, load_digits_splits
 from nao.errors import ConfigError, DataError
 from nao.evaluators.supernet import OutOfMemoryError, SupernetEvaluator, SupernetTrainConfig
-from nao.journal import Journal, read_journal
+from nao.journal import Journal, read_journal_for_resume
 from nao.nn.network import CellNetwork, CellSpec, NetworkConfig
 from nao.nn.supernet import SupernetConfig, check_image_size
 from nao.results import Result
@@ -592,10 +591,7 @@ def _resume_point(rundir: RunDir, space: ConvCellSpace, runtime) -> tuple[list[R
     checkpoint) are cut from the journal: the supernet weights behind them were not saved, so the
     round is redone, and would score them again identically.
     """
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        previous = read_journal(rundir.journal_path, space, repair=True)  # cuts a torn last line
-    notes = [str(w.message) for w in caught]
+    previous, notes = read_journal_for_resume(rundir.journal_path, space)
     path = rundir.path / SUPERNET_CHECKPOINT
     state = load_checkpoint(path, map_location=runtime.device) if path.exists() else None
     covered = int(state["results_seen"]) if state else 0

@@ -12,7 +12,6 @@ import logging
 import os
 import sys
 import time
-import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -23,7 +22,7 @@ from nao.errors import ConfigError
 from nao.evaluators.base import Evaluator
 from nao.evaluators.tabular import TabularEvaluator
 from nao.executors import Executor, make_executor
-from nao.journal import Journal, read_journal
+from nao.journal import Journal, read_journal_for_resume
 from nao.results import Result
 from nao.rundir import RunDir, RunLog, check_tensorboard
 from nao.spaces import get_space
@@ -223,16 +222,12 @@ class SlowedEvaluator(Evaluator):
         return self.inner.evaluate(archs)
 
 
-def load_previous(rundir: RunDir, space, budget: int) -> list[Result]:
-    """The journal of a run being resumed; a torn last line is cut from the file (with a warning)."""
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        previous = read_journal(rundir.journal_path, space, repair=True)
-    for w in caught:
-        log.warning("%s", w.message)
+def load_previous(rundir: RunDir, space, budget: int) -> tuple[list[Result], list[str]]:
+    """The journal of a run being resumed (a torn last line cut from the file) and warnings to log."""
+    previous, notes = read_journal_for_resume(rundir.journal_path, space)
     if len(previous) > budget:
         raise ConfigError(f"--budget {budget} is below the {len(previous)} evaluations already in {rundir.journal_path}")
-    return previous
+    return previous, notes
 
 
 def run_study(config: dict[str, Any], args: argparse.Namespace, rundir: RunDir | None = None,
@@ -251,15 +246,16 @@ def run_study(config: dict[str, Any], args: argparse.Namespace, rundir: RunDir |
         if rundir is None:
             rundir = RunDir.create(Path(args.out or f"runs/search-{time.strftime('%Y%m%d-%H%M%S')}"), config)
             previous: list[Result] = []
+            notes: list[str] = []
         else:
-            previous = load_previous(rundir, space, config["budget"])
+            previous, notes = load_previous(rundir, space, config["budget"])
             rundir.note_resume(config)
-        return _search(config, args, rundir, space, strategy, evaluator, executor, previous, exact_replay)
+        return _search(config, args, rundir, space, strategy, evaluator, executor, previous, exact_replay, notes)
     finally:
         executor.close()
 
 
-def _search(config, args, rundir, space, strategy, evaluator, executor, previous, exact_replay) -> int:
+def _search(config, args, rundir, space, strategy, evaluator, executor, previous, exact_replay, notes=()) -> int:
     budget = config["budget"]
     bar = tqdm(total=budget, desc="search", unit="arch", disable=args.quiet, file=sys.stderr)
 
@@ -271,6 +267,8 @@ def _search(config, args, rundir, space, strategy, evaluator, executor, previous
 
     with RunLog(rundir, space, tensorboard=args.tensorboard, skip=previous) as runlog, \
             Journal(rundir.journal_path, space) as journal:
+        for note in notes:  # now that search.log records them too
+            log.warning("%s", note)
         runlog.info("%s: %s", "resumed" if previous else "started",
                     " ".join(f"{k}={v}" for k, v in sorted(config.items()) if v is not None))
         if previous:
