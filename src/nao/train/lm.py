@@ -370,7 +370,8 @@ class LMTrainer:
         self.pos, self.epoch, self.steps = int(state["pos"]), int(state["epoch"]), int(state["steps"])
         self.tokens, self.train_time_s = int(state["tokens"]), float(state["train_time_s"])
         self.rng.bit_generator.state = state["rng"]
-        self.generator.set_state(state["generator"])
+        # A generator's state is a CPU tensor even for a CUDA generator; map_location may have moved it.
+        self.generator.set_state(state["generator"].cpu())
 
 
 # -- the full training run -----------------------------------------------------------------------
