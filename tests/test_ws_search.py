@@ -7,6 +7,7 @@ import json
 import pytest
 import torch
 
+import nao.evaluators.rounds
 import nao.evaluators.supernet
 import nao.train.classifier
 import nao.ws
@@ -262,7 +263,7 @@ def test_ws_search_killed_at_every_stage_resumes_to_the_uninterrupted_result(uni
     resume = ["search", "--resume", str(run), "-q"]
     # 1. Between round 2's last journal line and its checkpoint: that round is cut and redone.
     _killed_run(monkeypatch, [*_WS_RUN, "--strategy", "random", "--out", str(run)],
-                nao.evaluators.supernet, "save_checkpoint", 2)
+                nao.evaluators.rounds, "save_checkpoint", 2)
     assert len((run / "journal.jsonl").read_text().splitlines()) == 6
     # 2. In the second rerank; 3. right after the final training's checkpoint.
     _killed_run(monkeypatch, resume, nao.ws, "train_classifier", 2)
@@ -272,7 +273,7 @@ def test_ws_search_killed_at_every_stage_resumes_to_the_uninterrupted_result(uni
     assert main(resume) == 0
     assert _outcome(run) == uninterrupted("random")
     log_text = (run / "search.log").read_text()
-    assert "cutting 2 scores journaled after the last supernet checkpoint" in log_text
+    assert "cutting 2 results journaled after the last supernet checkpoint" in log_text
     assert "rerank 1/2: kept from rerank.json" in log_text and "continuing final/checkpoint.pt" in log_text
     assert len(json.loads((run / "manifest.json").read_text())["resumes"]) == 3
     capsys.readouterr()

@@ -49,8 +49,9 @@ from nao.data.augment import AugmentConfig
 from nao.data.cifar import ImageSet
 from nao.data.digits import ImageSplits, load_digits_splits
 from nao.errors import ConfigError, DataError
+from nao.evaluators.rounds import SUPERNET_CHECKPOINT, resume_point
 from nao.evaluators.supernet import OutOfMemoryError, SupernetEvaluator, SupernetTrainConfig
-from nao.journal import Journal, read_journal_for_resume
+from nao.journal import Journal
 from nao.nn.network import CellNetwork, CellSpec, NetworkConfig
 from nao.nn.supernet import SupernetConfig, check_image_size
 from nao.results import Result
@@ -534,7 +535,7 @@ def _run(cfg: WSConfig, out_dir: Path, say: Callable[[str], None], on_result: Ca
     if resume:
         rundir = RunDir.open(out_dir)
         rundir.note_resume(cfg.to_dict())
-        previous, state, notes = _resume_point(rundir, space, runtime)
+        previous, state, notes = resume_point(rundir.path, rundir.journal_path, space, runtime.device)
     else:
         rundir = RunDir.create(out_dir, cfg.to_dict())
         previous, state, notes = [], None, []
@@ -581,40 +582,12 @@ def _run(cfg: WSConfig, out_dir: Path, say: Callable[[str], None], on_result: Ca
     return report
 
 
-SUPERNET_CHECKPOINT = "supernet.pt"
-
-
-def _resume_point(rundir: RunDir, space: ConvCellSpace, runtime) -> tuple[list[Result], dict[str, Any] | None, list[str]]:
-    """The journal to replay, the supernet state it leads to, and warnings for the run's log.
-
-    Scores journaled after the last checkpoint (a kill between a round's last journal line and its
-    checkpoint) are cut from the journal: the supernet weights behind them were not saved, so the
-    round is redone, and would score them again identically.
-    """
-    previous, notes = read_journal_for_resume(rundir.journal_path, space)
-    path = rundir.path / SUPERNET_CHECKPOINT
-    state = load_checkpoint(path, map_location=runtime.device) if path.exists() else None
-    covered = int(state["results_seen"]) if state else 0
-    if len(previous) < covered:
-        raise DataError(f"{rundir.journal_path} holds {len(previous)} scores but {path} covers {covered}: "
-                        f"they do not belong to the same run")
-    if len(previous) > covered:
-        notes.append(f"{rundir.journal_path}: cutting {len(previous) - covered} scores journaled after the last "
-                     f"supernet checkpoint (their round is redone)")
-        lines = [ln for ln in rundir.journal_path.read_text().splitlines(keepends=True) if ln.strip()]
-        tmp = rundir.journal_path.with_suffix(".jsonl.tmp")
-        tmp.write_text("".join(lines[:covered]))
-        tmp.replace(rundir.journal_path)
-        previous = previous[:covered]
-    return previous, state, notes
-
-
 def _search(cfg: WSConfig, space: ConvCellSpace, data: ImageSplits, runtime, rundir: RunDir,
             say: Callable[[str], None], callbacks: list, previous: list[Result] | None = None,
             state: dict[str, Any] | None = None) -> tuple[list[tuple[Architecture, float]], int]:
     """The Study: supernet rounds alternating with strategy rounds. Returns (final pool ranking, scored).
 
-    ``previous`` and ``state`` (from :func:`_resume_point`) continue an interrupted search.
+    ``previous`` and ``state`` (from :func:`~nao.evaluators.rounds.resume_point`) continue an interrupted search.
     """
     sn_train = cfg.supernet_train if data.augment is not None else replace(cfg.supernet_train, augment=None)
     evaluator = SupernetEvaluator(space, data, cfg.supernet, sn_train, runtime, seed=cfg.seed, on_round=_round_line(say))

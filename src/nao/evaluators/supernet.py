@@ -24,14 +24,9 @@ one random batch each, so scores are comparable and repeatable. BatchNorm (``bn`
 A CUDA out-of-memory error while training or scoring one architecture marks that
 architecture failed and the search goes on.
 
-Resuming (``nao search --resume DIR``): with ``checkpoint_path`` set, the evaluator saves its whole
-state (weights, optimizer, random generators, pool, counters) each time a round's last result has
-been recorded, i.e. once :meth:`observe` -- a Study callback -- has seen it, so the journal always
-holds every result the checkpoint knows of. :meth:`resume_from` defers loading that state until the
-Study's replay of the journal has reached it, advancing ``rounds`` on the way so ``batch_size`` asks
-the strategy for the same round sizes as the interrupted run: the resumed run then trains, scores and
-proposes exactly what the uninterrupted one would have (CPU; supernet dropout, which draws from
-torch's global generator, is 0 in every preset).
+Resuming (``nao search --resume DIR``): the evaluator checkpoints after each round and resumes
+exactly (:mod:`nao.evaluators.rounds`; CPU; supernet dropout, which draws from torch's global
+generator, is 0 in every preset).
 
 >>> import numpy as np
 >>> from nao.spaces import get_space
@@ -55,7 +50,6 @@ import math
 import time
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -67,11 +61,11 @@ from nao.data.augment import AugmentConfig, BatchLoader
 from nao.data.digits import ImageSplits
 from nao.errors import ConfigError
 from nao.evaluators.base import Evaluator
+from nao.evaluators.rounds import RoundCheckpoints
 from nao.nn.supernet import ArchPlan, Supernet, SupernetConfig, recalibrate_batchnorm, set_batchnorm_training
 from nao.registry import EVALUATORS
 from nao.results import Result
 from nao.spaces.base import Architecture, SearchSpace
-from nao.train.checkpoint import save_checkpoint
 from nao.train.classifier import Runtime, make_runtime
 
 log = logging.getLogger(__name__)
@@ -163,7 +157,7 @@ class _Member:
 
 
 @EVALUATORS.register("supernet")
-class SupernetEvaluator(Evaluator):
+class SupernetEvaluator(RoundCheckpoints, Evaluator):
     """Scores rounds of architectures with a weight-sharing supernet (module docstring).
 
     Args:
@@ -218,15 +212,11 @@ class SupernetEvaluator(Evaluator):
         ]
         self.calib_chunks = self._calibration_chunks() if train.bn == "recalibrate" else []
         self.pool: list[_Member] = []
-        self.rounds = 0
+        self._init_rounds()
         self.epochs_done = 0
         self.steps_done = 0
         self.schedule_epochs = train.total_epochs
         self.history: list[dict[str, float]] = []  # one row per supernet epoch
-        self.round_sizes: list[int] = []  # architectures each round added (replay needs them)
-        self.results_seen = 0  # results the Study has recorded (observe), replayed ones included
-        self.checkpoint_path: Path | None = None  # where each finished round's state goes (resume)
-        self._pending: dict[str, Any] | None = None  # a checkpoint waiting for the replay to reach it
 
     # -- sizes ---------------------------------------------------------------------------------
     @property
@@ -243,16 +233,10 @@ class SupernetEvaluator(Evaluator):
     def evaluate(self, archs: Sequence[Architecture]) -> list[Result]:
         t0 = time.perf_counter()
         failed: dict[Hashable, str] = {}
-        if self._pending is not None:
-            raise RuntimeError(
-                f"the resumed supernet state covers {self._pending['results_seen']} results but the replay "
-                f"stopped at {self.results_seen}: the journal and supernet.pt do not belong together"
-            )
+        self._begin_round(len(archs))
         new = [self._member(a) for a in archs]
         keep = sorted(self.pool, key=lambda m: m.rank, reverse=True)[: max(0, self.cfg.pool_size - len(new))]
         self.pool = keep + new
-        self.rounds += 1
-        self.round_sizes.append(len(new))
         if self.schedule_epochs <= 0:
             self.schedule_epochs = self.cfg.epochs_per_round  # unknown length: anneal within each round
         for _ in range(self.cfg.epochs_per_round):
@@ -290,21 +274,7 @@ class SupernetEvaluator(Evaluator):
         return [(m.arch, m.score) for m in ranked if math.isfinite(m.rank)]
 
     # -- checkpoints (resume) --------------------------------------------------------------------
-    def observe(self, result: Result) -> None:
-        """Study callback: count recorded results; checkpoint after a round, or load one at its point of the replay."""
-        self.results_seen += 1
-        if self._pending is not None:
-            # Replaying: count the interrupted run's rounds so batch_size matches them.
-            sizes = np.cumsum(self._pending["round_sizes"])
-            self.rounds = int(np.searchsorted(sizes, self.results_seen, side="right"))
-            if self.results_seen == self._pending["results_seen"]:
-                self.load_state_dict(self._pending)
-                self._pending = None
-        elif self.checkpoint_path is not None and self.round_sizes and self.results_seen == sum(self.round_sizes):
-            save_checkpoint(self.checkpoint_path, self.state_dict())
-
-    def state_dict(self) -> dict[str, Any]:
-        """Everything a resumed search needs to continue exactly (tensors and plain values only)."""
+    def _state(self) -> dict[str, Any]:
         return {
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
@@ -312,17 +282,13 @@ class SupernetEvaluator(Evaluator):
             "generator": self.generator.get_state(),
             "pool": [{"tokens": [int(t) for t in m.arch.tokens], "score": m.score, "loss": m.loss, "rank": m.rank}
                      for m in self.pool],
-            "rounds": self.rounds,
-            "round_sizes": list(self.round_sizes),
-            "results_seen": self.results_seen,
             "epochs_done": self.epochs_done,
             "steps_done": self.steps_done,
             "schedule_epochs": self.schedule_epochs,
             "history": [dict(row) for row in self.history],
         }
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore :meth:`state_dict` (the supernet must have the same shape)."""
+    def _restore(self, state: dict[str, Any]) -> None:
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.rng.bit_generator.state = state["rng"]
@@ -332,24 +298,9 @@ class SupernetEvaluator(Evaluator):
             m = self._member(self.space.make(row["tokens"]))
             m.score, m.loss, m.rank = row["score"], row["loss"], row["rank"]
             self.pool.append(m)
-        self.rounds, self.round_sizes = int(state["rounds"]), [int(n) for n in state["round_sizes"]]
-        self.results_seen = int(state["results_seen"])
         self.epochs_done, self.steps_done = int(state["epochs_done"]), int(state["steps_done"])
         self.schedule_epochs = int(state["schedule_epochs"])
         self.history = [dict(row) for row in state["history"]]
-
-    def resume_from(self, state: dict[str, Any]) -> None:
-        """Continue from ``state`` once the Study has replayed the ``state["results_seen"]`` results it covers.
-
-        Call before the Study runs, with ``observe`` among its callbacks and the journal's first
-        ``results_seen`` results as its replay.
-        """
-        if self.results_seen:
-            raise RuntimeError("resume_from must be called before any result is recorded")
-        if int(state["results_seen"]) == 0:
-            self.load_state_dict(state)
-        else:
-            self._pending = state
 
     # -- training --------------------------------------------------------------------------------
     def _member(self, arch: Architecture) -> _Member:
