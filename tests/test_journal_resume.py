@@ -191,9 +191,9 @@ def test_resume_a_directory_that_is_not_a_run(tmp_path, capsys):
     assert "config.json lacks dataset, data_dir" in capsys.readouterr().err  # a supernet run, but incomplete
     (tmp_path / "config.json").write_text('{"task": "ptb", "supernet": {}}')
     assert main(["search", "--resume", str(tmp_path), "-q"]) == 2
-    assert "a PTB (NAO-WS-RNN) search cannot be resumed yet" in capsys.readouterr().err
+    assert "config.json is not a PTB search's (lacks space, strategy, budget" in capsys.readouterr().err
     assert main(["search", "--task", "ptb", "--resume", str(tmp_path), "-q"]) == 2  # not silently ignored
-    assert "a PTB (NAO-WS-RNN) search cannot be resumed yet" in capsys.readouterr().err
+    assert "config.json is not a PTB search's (lacks space, strategy, budget" in capsys.readouterr().err
     (tmp_path / "config.json").write_text("[1, 2")
     assert main(["search", "--resume", str(tmp_path), "-q"]) == 2
     assert "config.json: not valid JSON" in capsys.readouterr().err

@@ -190,6 +190,49 @@ def test_search_ptb_writes_a_run(tiny_corpus, tmp_path):
     assert best["metrics"]["val_score"] == pytest.approx(max(scores))
 
 
+class _Killed(BaseException):
+    """Stands for SIGKILL: nothing in nao catches it."""
+
+
+def _ptb_outcome(run) -> dict:
+    """What a PTB search computed, without its timings."""
+    journal = [json.loads(line) for line in (run / "journal.jsonl").read_text().splitlines()]
+    supernet = json.loads((run / "supernet.json").read_text())
+    result = json.loads((run / "result.json").read_text())
+    return {
+        "journal": [(r["arch"], r["metrics"]) for r in journal],
+        "rounds": [{k: v for k, v in row.items() if k not in ("tokens_per_s", "seconds")} for row in supernet["rounds"]],
+        "ranking": supernet["final_pool_ranking"],
+        "best": (result["best_arch"], result["best_metrics"]),
+    }
+
+
+def test_ptb_search_killed_mid_round_resumes_to_the_uninterrupted_result(tiny_corpus, tmp_path, monkeypatch, capsys):
+    from nao.evaluators.rnn_supernet import RNNSupernetEvaluator
+
+    argv = ["search", "--task", "ptb", "--preset", "tiny", "--data-dir", str(tiny_corpus.root), "--budget", "8",
+            "--seed", "1", "--strategy", "random", "-q"]  # rounds of 4 + 2 + 2 (the nao replay: test_ws_search)
+    assert main([*argv, "--out", str(tmp_path / "whole")]) == 0
+    real, calls = RNNSupernetEvaluator.train_on_pool, []
+
+    def dying(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:  # round 3's supernet training
+            raise _Killed()
+        return real(self, *args, **kwargs)
+
+    run = tmp_path / "run"
+    with monkeypatch.context() as m:
+        m.setattr(RNNSupernetEvaluator, "train_on_pool", dying)
+        with pytest.raises(_Killed):
+            main([*argv, "--out", str(run)])
+    assert len((run / "journal.jsonl").read_text().splitlines()) == 6 and (run / "supernet.pt").exists()
+    assert main(["search", "--resume", str(run), "--budget", "9", "-q"]) == 2  # would change the run
+    assert "--budget 9 conflicts with the run's 8" in capsys.readouterr().err
+    assert main(["search", "--resume", str(run), "-q"]) == 0  # the task comes from config.json
+    assert _ptb_outcome(run) == _ptb_outcome(tmp_path / "whole")
+
+
 def test_cli_train_ptb(tiny_corpus, tmp_path, capsys):
     d = str(tiny_corpus.root)
     out = tmp_path / "t"

@@ -37,9 +37,8 @@ from __future__ import annotations
 
 import logging
 import time
-import typing
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field, fields, is_dataclass, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +47,7 @@ import torch
 from nao.data.augment import AugmentConfig
 from nao.data.cifar import ImageSet
 from nao.data.digits import ImageSplits, load_digits_splits
+from nao.dataclass_json import dataclass_from_plain
 from nao.errors import ConfigError, DataError
 from nao.evaluators.rounds import SUPERNET_CHECKPOINT, resume_point
 from nao.evaluators.supernet import OutOfMemoryError, SupernetEvaluator, SupernetTrainConfig
@@ -139,7 +139,7 @@ class WSConfig:
         >>> WSConfig.from_dict(cfg.to_dict()) == cfg
         True
         """
-        return _dataclass_from_plain(cls, d)
+        return dataclass_from_plain(cls, d)
 
     def check(self) -> None:
         """Raise :class:`ConfigError` naming the first invalid setting."""
@@ -152,27 +152,6 @@ class WSConfig:
         if self.top_k < 1:
             raise ConfigError(f"top_k must be at least 1, got {self.top_k}")
         self.supernet_train.check()
-
-
-def _dataclass_from_plain(cls: type, d: Mapping[str, Any]) -> Any:
-    """``cls(**d)`` with nested dataclasses and tuples rebuilt from their JSON forms."""
-    if not isinstance(d, Mapping):
-        raise ConfigError(f"{cls.__name__}: expected a JSON object, got {type(d).__name__}")
-    known = {f.name for f in fields(cls)}
-    unknown = sorted(set(d) - known)
-    if unknown:
-        raise ConfigError(f"{cls.__name__}: unknown setting(s) {', '.join(unknown)}")
-    hints = typing.get_type_hints(cls)
-    return cls(**{name: _from_plain(hints[name], value) for name, value in d.items()})
-
-
-def _from_plain(hint: Any, value: Any) -> Any:
-    for t in (hint, *typing.get_args(hint)):  # `X | None` tries X too
-        if is_dataclass(t) and isinstance(value, Mapping):
-            return _dataclass_from_plain(t, value)
-        if typing.get_origin(t) is tuple and isinstance(value, list):
-            return tuple(value)
-    return value
 
 
 # -- presets ---------------------------------------------------------------------------------------

@@ -248,16 +248,11 @@ def search_ptb(
         strategy_kwargs: extra strategy arguments; for ``nao`` the round sizes default to the
             supernet's (``seed_archs = seed_pool``, ``per_round = new_per_round``).
     """
-    from nao.evaluators.rnn_supernet import OBJECTIVE, RNNSupernetEvaluator, supernet_preset
-    from nao.journal import Journal
-    from nao.rundir import RunDir, RunLog
-    from nao.spaces import get_space
-    from nao.strategies import make_strategy
-    from nao.study import Study
+    from nao.evaluators.rnn_supernet import OBJECTIVE, supernet_preset
+    from nao.rundir import RunDir
 
     if space not in RNN_SPACES:
         raise ConfigError(f"--space {space!r} is not a recurrent cell space; choose one of {', '.join(RNN_SPACES)}")
-    sp = get_space(space)
     cfg = supernet or supernet_preset("small")
     budget = budget if budget is not None else cfg.seed_pool + 2 * cfg.new_per_round
     kwargs = dict(strategy_kwargs or {})
@@ -265,17 +260,98 @@ def search_ptb(
         kwargs.setdefault("seed_archs", cfg.seed_pool)
         kwargs.setdefault("per_round", cfg.new_per_round)
     config = {"task": "ptb", "space": space, "strategy": strategy, "budget": budget, "seed": seed,
-              "supernet": asdict(cfg), "strategy_kwargs": kwargs, "device": device, "objective": OBJECTIVE}
+              "supernet": asdict(cfg), "strategy_kwargs": kwargs, "device": device, "objective": OBJECTIVE,
+              "data_dir": str(data_dir) if data_dir else None}
+    corpus = corpus or load_corpus(ptb_dir(config["data_dir"]))  # a missing corpus fails before the run directory
     rundir = RunDir.create(out_dir, config)
-    corpus = corpus or load_corpus(ptb_dir(str(data_dir) if data_dir else None))
-    strat = make_strategy(strategy, sp, seed=seed, **kwargs)
+    return _run_ptb_search(rundir, config, cfg, corpus, quiet)
+
+
+#: What a PTB search's ``config.json`` must hold to be resumed.
+_PTB_KEYS = ("space", "strategy", "budget", "seed", "supernet", "strategy_kwargs", "device")
+
+
+def resume_ptb_search(
+    out_dir: str | Path,
+    corpus: Corpus | None = None,
+    data_dir: str | Path | None = None,
+    device: str | None = None,
+    quiet: bool = False,
+) -> dict[str, Any]:
+    """Continue the interrupted :func:`search_ptb` run in ``out_dir``; returns its report.
+
+    The journal is replayed through the strategy rebuilt from the run's seed and the supernet
+    continues from ``supernet.pt``, the state after the last finished round
+    (:mod:`nao.evaluators.rounds`): on the same device the run ends as an uninterrupted one
+    would. A finished run is returned as it is.
+
+    Args:
+        out_dir: the run directory.
+        corpus / data_dir: the data (default: the run's ``data_dir``, else ``$NAO_DATA/ptb``).
+        device: run on another device than the run's.
+        quiet: no round lines.
+    """
+    from nao.dataclass_json import dataclass_from_plain
+    from nao.evaluators.rnn_supernet import RNNSupernetConfig
+    from nao.evaluators.rounds import resume_point
+    from nao.rundir import RunDir
+    from nao.spaces import get_space
+
+    rundir = RunDir.open(out_dir)
+    config = rundir.config()
+    missing = [k for k in _PTB_KEYS if k not in config]
+    if config.get("task") != "ptb" or missing:
+        raise ConfigError(f"--resume {out_dir}: config.json is not a PTB search's"
+                          + (f" (lacks {', '.join(missing)})" if missing else ""))
+    done = rundir.read_json("result.json")
+    if isinstance(done, dict):
+        _say(quiet, f"{rundir.path} is a finished run: best {done.get('best_arch')}")
+        return done
+    cfg = dataclass_from_plain(RNNSupernetConfig, config["supernet"])
+    config = {**config, "device": device or config["device"],
+              "data_dir": str(data_dir) if data_dir else config.get("data_dir")}
+    corpus = corpus or load_corpus(ptb_dir(config["data_dir"]))
+    rundir.note_resume(config)
+    previous, state, notes = resume_point(rundir.path, rundir.journal_path, get_space(config["space"]),
+                                          resolve_device(config["device"]))
+    _say(quiet, f"resuming {rundir.path}: replaying {len(previous)} journaled results; the supernet continues "
+                f"after round {state['rounds'] if state else 0}")
+    return _run_ptb_search(rundir, config, cfg, corpus, quiet, previous, state, notes)
+
+
+def _say(quiet: bool, line: str) -> None:
+    if not quiet:
+        print(line, flush=True)
+
+
+def _run_ptb_search(rundir, config: dict[str, Any], cfg, corpus: Corpus, quiet: bool, previous=(), state=None,
+                    notes=()) -> dict[str, Any]:
+    """The Study of :func:`search_ptb` in ``rundir`` (``previous``/``state``/``notes``: a resume's)."""
+    from nao.evaluators.rnn_supernet import OBJECTIVE, RNNSupernetEvaluator
+    from nao.evaluators.rounds import SUPERNET_CHECKPOINT
+    from nao.journal import Journal
+    from nao.rundir import RunLog
+    from nao.spaces import get_space
+    from nao.strategies import make_strategy
+    from nao.study import Study
+
+    sp = get_space(config["space"])
+    strat = make_strategy(config["strategy"], sp, seed=config["seed"], **config["strategy_kwargs"])
     bind_objective(strat, OBJECTIVE)
-    bar = _RoundPrinter(quiet)
-    evaluator = RNNSupernetEvaluator(sp, corpus, cfg, device=resolve_device(device), seed=seed, on_round=bar)
+    evaluator = RNNSupernetEvaluator(sp, corpus, cfg, device=resolve_device(config["device"]), seed=config["seed"],
+                                     on_round=_RoundPrinter(quiet))
+    evaluator.checkpoint_path = rundir.path / SUPERNET_CHECKPOINT
+    if state is not None:
+        evaluator.resume_from(state)
     t0 = time.time()
-    with Journal(rundir.journal_path, sp) as journal, RunLog(rundir, sp, objective=OBJECTIVE) as runlog:
-        study = Study(sp, strat, evaluator, journal=journal, objective=OBJECTIVE, callbacks=[runlog])
-        best = study.run(budget)
+    with Journal(rundir.journal_path, sp) as journal, \
+            RunLog(rundir, sp, objective=OBJECTIVE, skip=previous) as runlog:
+        for note in notes:  # now that search.log records them
+            log.warning("%s", note)
+        # observe first: a round's checkpoint is written once its last result is journaled.
+        study = Study(sp, strat, evaluator, journal=journal, objective=OBJECTIVE, replay=previous,
+                      callbacks=[evaluator.observe, runlog])
+        best = study.run(config["budget"])
     rundir.write_best(best, sp, study.n_evaluated)
     ranking = [{"arch": sp.format(a), "val_ppl": p} for a, p in evaluator.ranking()]
     rundir.write_json("supernet.json", {"rounds": evaluator.history, "final_pool_ranking": ranking})
@@ -326,6 +402,40 @@ def add_lm_search_args(parser: argparse.ArgumentParser) -> None:
     _add(g, "--score-tokens", type=int, default=None, help="validation tokens each architecture is scored on (0: all)")
 
 
+# Flags that shape a PTB search's supernet: its config.json decides them on --resume.
+_PTB_SUPERNET_FLAGS = ("preset", "share", "seed_pool", "new_per_round", "pool_size", "steps_per_round", "score_tokens",
+                       "hidden_size")
+
+
+def resume_lm_search(args: argparse.Namespace) -> int:
+    """``nao search --resume DIR`` for a PTB search; flags that would change the run are refused."""
+    from nao.rundir import RunDir
+
+    where = args.resume
+    saved = RunDir.open(where).config()
+    for key in ("space", "strategy", "seed", "budget"):
+        given = getattr(args, key, None)
+        if given is not None and given != saved.get(key):
+            raise ConfigError(f"--resume {where}: --{key} {given} conflicts with the run's {saved.get(key)}")
+    for key in _PTB_SUPERNET_FLAGS:
+        if getattr(args, key, None) is not None:
+            raise ConfigError(f"--resume {where}: --{key.replace('_', '-')} cannot change a resumed search's supernet "
+                              f"(its config.json decides)")
+    if args.out and Path(args.out).resolve() != Path(where).resolve():
+        raise ConfigError(f"--resume {where}: --out {args.out} conflicts; a resumed run continues in its own directory")
+    _set_threads(getattr(args, "threads", None))
+    report = resume_ptb_search(where, data_dir=getattr(args, "data_dir", None), device=getattr(args, "device", None),
+                               quiet=bool(getattr(args, "quiet", False)))
+    _print_search_report(report)
+    return 0
+
+
+def _print_search_report(report: dict[str, Any]) -> None:
+    m = report["best_metrics"]
+    print(f"best: {report['best_arch']}  (supernet val ppl {m.get('val_ppl', float('nan')):.1f}; "
+          f"{report['n_evaluated']} architectures, {report['seconds']:.0f}s) -> {report['out_dir']}")
+
+
 def run_lm_search(args: argparse.Namespace) -> int:
     """``nao search --task ptb``: NAO-WS-RNN search; prints the winner."""
     from dataclasses import replace
@@ -344,9 +454,7 @@ def run_lm_search(args: argparse.Namespace) -> int:
         out, data_dir=args.data_dir, space=args.space or "rnn", strategy=args.strategy or "nao", budget=args.budget,
         seed=args.seed or 0, supernet=cfg, device=args.device or "cpu", quiet=bool(getattr(args, "quiet", False)),
     )
-    m = report["best_metrics"]
-    print(f"best: {report['best_arch']}  (supernet val ppl {m.get('val_ppl', float('nan')):.1f}; "
-          f"{report['n_evaluated']} architectures, {report['seconds']:.0f}s) -> {report['out_dir']}")
+    _print_search_report(report)
     return 0
 
 
@@ -356,6 +464,8 @@ __all__ = [
     "bind_objective",
     "evaluate_ptb",
     "lm_config_from_args",
+    "resume_lm_search",
+    "resume_ptb_search",
     "resolve_rnn_arch",
     "run_lm_search",
     "run_lm_train",

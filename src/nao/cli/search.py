@@ -122,9 +122,10 @@ def check_budget(budget: int, space, evaluator) -> None:
 
 def run(args: argparse.Namespace) -> int:
     if args.task == "ptb":
+        from nao.cli.lm import resume_lm_search, run_lm_search
+
         if args.resume:
-            raise ConfigError(_NO_PTB_RESUME.format(where=args.resume))
-        from nao.cli.lm import run_lm_search
+            return resume_lm_search(args)
 
         return run_lm_search(args)
     if args.resume:
@@ -151,17 +152,14 @@ def _refuse_run_flags_for_supernet(args: argparse.Namespace) -> None:
             raise ConfigError(f"--{key.replace('_', '-')} {value}: the supernet evaluator runs in this process only")
 
 
-# The recurrent supernet evaluator has no checkpoint yet (the image one has: nao.ws).
-_NO_PTB_RESUME = ("--resume {where}: a PTB (NAO-WS-RNN) search cannot be resumed yet (its supernet is not "
-                  "checkpointed); start it again with a new --out")
-
-
 def resume(args: argparse.Namespace) -> int:
     """``--resume DIR``: rebuild the run from its config, replay its journal, continue."""
     rundir = RunDir.open(args.resume)  # ConfigError (exit 2) if DIR is not a run
     saved = rundir.config()
     if saved.get("task") == "ptb":
-        raise ConfigError(_NO_PTB_RESUME.format(where=args.resume))
+        from nao.cli.lm import resume_lm_search  # NAO-WS-RNN: replay + supernet checkpoint
+
+        return resume_lm_search(args)
     if "supernet" in saved:
         from nao.ws import resume_from_args  # NAO-WS: replay, supernet checkpoint, kept reranks
 

@@ -53,6 +53,7 @@ import torch
 from nao.data.corpus import Corpus, batchify, perplexity
 from nao.errors import ConfigError
 from nao.evaluators.base import Evaluator
+from nao.evaluators.rounds import RoundCheckpoints
 from nao.nn.rnn import SHARE_MODES, ModelConfig, RNNLanguageModel, build_model
 from nao.registry import EVALUATORS
 from nao.results import Result
@@ -142,7 +143,7 @@ class _Member:
 
 
 @EVALUATORS.register("rnn-supernet")
-class RNNSupernetEvaluator(Evaluator):
+class RNNSupernetEvaluator(RoundCheckpoints, Evaluator):
     """Scores rounds of recurrent cells with a weight-sharing language model (module docstring).
 
     Args:
@@ -178,7 +179,7 @@ class RNNSupernetEvaluator(Evaluator):
         self.score_data = batchify(valid, lm.eval_batch_size, self.device)
         self.rng = np.random.default_rng(seed)
         self.pool: list[_Member] = []
-        self.rounds = 0
+        self._init_rounds()
         self.history: list[dict[str, Any]] = []
 
     @property
@@ -193,10 +194,10 @@ class RNNSupernetEvaluator(Evaluator):
     # -- the round ---------------------------------------------------------------------------
     def evaluate(self, archs: Sequence[Architecture]) -> list[Result]:
         t0 = time.perf_counter()
+        self._begin_round(len(archs))
         new = [self._member(a) for a in archs]
         keep = sorted(self.pool, key=lambda m: m.score, reverse=True)[: max(0, self.cfg.pool_size - len(new))]
         self.pool = keep + new
-        self.rounds += 1
         losses = self.train_on_pool(self.cfg.steps_per_round)
         train_s = time.perf_counter() - t0
         score_s = {id(m): self._score(m) for m in self.pool}
@@ -246,6 +247,28 @@ class RNNSupernetEvaluator(Evaluator):
         """The pool by latest validation perplexity, best first."""
         ranked = sorted(self.pool, key=lambda m: m.score, reverse=True)
         return [(m.arch, m.metrics["val_ppl"]) for m in ranked if m.metrics]
+
+    # -- checkpoints (resume, nao.evaluators.rounds) --------------------------------------------
+    def _state(self) -> dict[str, Any]:
+        return {
+            "model": self.model.state_dict(),
+            "trainer": self.trainer.state_dict(),
+            "rng": self.rng.bit_generator.state,
+            "pool": [{"tokens": [int(t) for t in m.arch.tokens], "score": m.score, "metrics": dict(m.metrics)}
+                     for m in self.pool],
+            "history": [dict(row) for row in self.history],
+        }
+
+    def _restore(self, state: dict[str, Any]) -> None:
+        self.model.load_state_dict(state["model"])
+        self.trainer.load_state_dict(state["trainer"])
+        self.rng.bit_generator.state = state["rng"]
+        self.pool = []
+        for row in state["pool"]:
+            m = self._member(self.space.make(row["tokens"]))
+            m.score, m.metrics = row["score"], dict(row["metrics"])
+            self.pool.append(m)
+        self.history = [dict(row) for row in state["history"]]
 
     # -- helpers -----------------------------------------------------------------------------
     def _member(self, arch: Architecture) -> _Member:
