@@ -1,15 +1,10 @@
 """Dataclass configs from their JSON form (``dataclasses.asdict`` written to ``config.json``).
 
->>> from dataclasses import asdict, dataclass, field
->>> @dataclass(frozen=True)
-... class Inner:
-...     sizes: tuple[int, int] = (1, 2)
->>> @dataclass(frozen=True)
-... class Outer:
-...     inner: Inner = field(default_factory=Inner)
-...     name: str = "x"
 >>> import json
->>> dataclass_from_plain(Outer, json.loads(json.dumps(asdict(Outer())))) == Outer()
+>>> from dataclasses import asdict
+>>> from nao.evaluators.rnn_supernet import RNNSupernetConfig, supernet_preset
+>>> cfg = supernet_preset("tiny")  # nested: RNNSupernetConfig -> LMConfig -> ModelConfig
+>>> dataclass_from_plain(RNNSupernetConfig, json.loads(json.dumps(asdict(cfg)))) == cfg
 True
 """
 
