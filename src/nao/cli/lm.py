@@ -259,9 +259,10 @@ def search_ptb(
     if strategy == "nao":
         kwargs.setdefault("seed_archs", cfg.seed_pool)
         kwargs.setdefault("per_round", cfg.new_per_round)
+    # threads: CPU float sums depend on the thread count, so a resume reuses it to end exactly as this run would.
     config = {"task": "ptb", "space": space, "strategy": strategy, "budget": budget, "seed": seed,
               "supernet": asdict(cfg), "strategy_kwargs": kwargs, "device": device, "objective": OBJECTIVE,
-              "data_dir": str(data_dir) if data_dir else None}
+              "data_dir": str(data_dir) if data_dir else None, "threads": torch.get_num_threads()}
     corpus = corpus or load_corpus(ptb_dir(config["data_dir"]))  # a missing corpus fails before the run directory
     rundir = RunDir.create(out_dir, config)
     return _run_ptb_search(rundir, config, cfg, corpus, quiet)
@@ -423,7 +424,8 @@ def resume_lm_search(args: argparse.Namespace) -> int:
                               f"(its config.json decides)")
     if args.out and Path(args.out).resolve() != Path(where).resolve():
         raise ConfigError(f"--resume {where}: --out {args.out} conflicts; a resumed run continues in its own directory")
-    _set_threads(getattr(args, "threads", None))
+    threads = getattr(args, "threads", None)
+    _set_threads(threads if threads is not None else saved.get("threads"))  # the run's own, unless told
     report = resume_ptb_search(where, data_dir=getattr(args, "data_dir", None), device=getattr(args, "device", None),
                                quiet=bool(getattr(args, "quiet", False)))
     _print_search_report(report)
