@@ -95,7 +95,8 @@ class WSConfig:
         budget: architectures scored by the supernet (the Study's budget).
         seed: seeds the split, the supernet, the strategy and the retraining.
         device: ``cpu``, ``cuda``, ``cuda:N`` or ``auto``.
-        threads: torch intra-op CPU threads for the run (0: leave torch's setting). Tiny
+        threads: torch intra-op CPU threads for the run (0: torch's current setting, which the
+            run's ``config.json`` then records so a resume uses the same count). Tiny
             networks gain little from a second thread, and OpenMP threads slow to a crawl when
             the cores are shared, so the CPU presets use 1.
         supernet: supernet shape.
@@ -445,6 +446,9 @@ def run_ws_search(
         quiet: silence the per-epoch bars of the retraining runs.
     """
     cfg.check()
+    if cfg.threads == 0:
+        # Record the thread count in use: CPU sums depend on it, and a resume reuses it to end identically.
+        cfg = replace(cfg, threads=torch.get_num_threads())
     with torch_threads(cfg.threads):
         return _run(cfg, Path(out_dir), progress or (lambda line: log.info("%s", line)), on_result, quiet)
 
