@@ -228,7 +228,7 @@ def test_ptb_search_killed_mid_round_resumes_to_the_uninterrupted_result(tiny_co
             main([*argv, "--out", str(run)])
     assert len((run / "journal.jsonl").read_text().splitlines()) == 6 and (run / "supernet.pt").exists()
     assert main(["search", "--resume", str(run), "--budget", "9", "-q"]) == 2  # would change the run
-    assert "--budget 9 conflicts with the run's 8" in capsys.readouterr().err
+    assert "--budget 9 conflicts with the run's budget 8" in capsys.readouterr().err
     assert main(["search", "--resume", str(run), "-q"]) == 0  # the task comes from config.json
     assert _ptb_outcome(run) == _ptb_outcome(tmp_path / "whole")
 

@@ -286,9 +286,9 @@ def test_ws_resume_refuses_flags_that_change_the_run(tmp_path, capsys):
     (run).mkdir()
     cfg = preset_config("smoke", budget=8, seed=1)
     (run / "config.json").write_text(json.dumps(cfg.to_dict()))
-    for flags, fragment in [(["--budget", "10"], "--budget 10 conflicts with the run's 8"),
-                            (["--seed", "2"], "--seed 2 conflicts with the run's 1"),
-                            (["--supernet-score", "loss"], "--supernet-score loss conflicts with the run's acc"),
+    for flags, fragment in [(["--budget", "10"], "--budget 10 conflicts with the run's budget 8"),
+                            (["--seed", "2"], "--seed 2 conflicts with the run's seed 1"),
+                            (["--supernet-score", "loss"], "--supernet-score loss conflicts with the run's supernet_score acc"),
                             (["--executor", "processes"], "--executor processes: the supernet evaluator runs in this process only"),
                             (["--out", str(tmp_path / "elsewhere")], "conflicts; a resumed run continues in its own directory")]:
         assert main(["search", "--resume", str(run), "-q", *flags]) == 2

@@ -29,7 +29,7 @@ import platform
 import subprocess
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -160,6 +160,19 @@ class RunDir:
                 "n_evaluated": n_evaluated,
             },
         )
+
+
+def refuse_changed_flags(where: str | os.PathLike, given: Mapping[str, Any], saved: Mapping[str, Any],
+                         out: str | os.PathLike | None = None) -> None:
+    """``--resume DIR`` checks: a flag given (not None) with a value other than the run's, or another
+    ``--out``, raises :class:`ConfigError` naming it; ``given`` and ``saved`` map flag names
+    (``seed``, ``image_size``...) to values."""
+    for key, value in given.items():
+        if value is not None and value != saved.get(key):
+            raise ConfigError(f"--resume {where}: --{key.replace('_', '-')} {value} conflicts with the run's "
+                              f"{key} {saved.get(key)}")
+    if out and Path(out).resolve() != Path(where).resolve():
+        raise ConfigError(f"--resume {where}: --out {out} conflicts; a resumed run continues in its own directory")
 
 
 def check_tensorboard() -> None:

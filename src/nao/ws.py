@@ -55,7 +55,7 @@ from nao.journal import Journal
 from nao.nn.network import CellNetwork, CellSpec, NetworkConfig
 from nao.nn.supernet import SupernetConfig, check_image_size
 from nao.results import Result
-from nao.rundir import RunDir, RunLog
+from nao.rundir import RunDir, RunLog, refuse_changed_flags
 from nao.spaces import get_space
 from nao.spaces.base import Architecture
 from nao.spaces.cells import ConvCellSpace
@@ -719,16 +719,10 @@ def resume_from_args(args: Any) -> int:
     """``nao search --resume DIR`` for a NAO-WS run; search flags that differ from the run's are refused."""
     where = args.resume
     cfg = _saved_config(RunDir.open(where), where)
-    for flag, value_of in _RESUME_FIXED.items():
-        given = getattr(args, flag, None)
-        if given is not None and given != value_of(cfg):
-            raise ConfigError(f"--resume {where}: --{flag.replace('_', '-')} {given} conflicts with the run's "
-                              f"{value_of(cfg)}")
     if getattr(args, "benchmark", None):
         raise ConfigError(f"--resume {where}: --benchmark does not apply to a supernet run")
-    out = getattr(args, "out", None)
-    if out and Path(out).resolve() != Path(where).resolve():
-        raise ConfigError(f"--resume {where}: --out {out} conflicts; a resumed run continues in its own directory")
+    refuse_changed_flags(where, {flag: getattr(args, flag, None) for flag in _RESUME_FIXED},
+                         {flag: value_of(cfg) for flag, value_of in _RESUME_FIXED.items()}, getattr(args, "out", None))
     quiet = bool(getattr(args, "quiet", False))
     say = (lambda line: None) if quiet else (lambda line: print(line, flush=True))
     report = resume_ws_search(where, progress=say, quiet=quiet, device=getattr(args, "device", None),

@@ -410,20 +410,16 @@ _PTB_SUPERNET_FLAGS = ("preset", "share", "seed_pool", "new_per_round", "pool_si
 
 def resume_lm_search(args: argparse.Namespace) -> int:
     """``nao search --resume DIR`` for a PTB search; flags that would change the run are refused."""
-    from nao.rundir import RunDir
+    from nao.rundir import RunDir, refuse_changed_flags
 
     where = args.resume
     saved = RunDir.open(where).config()
-    for key in ("space", "strategy", "seed", "budget"):
-        given = getattr(args, key, None)
-        if given is not None and given != saved.get(key):
-            raise ConfigError(f"--resume {where}: --{key} {given} conflicts with the run's {saved.get(key)}")
     for key in _PTB_SUPERNET_FLAGS:
         if getattr(args, key, None) is not None:
             raise ConfigError(f"--resume {where}: --{key.replace('_', '-')} cannot change a resumed search's supernet "
                               f"(its config.json decides)")
-    if args.out and Path(args.out).resolve() != Path(where).resolve():
-        raise ConfigError(f"--resume {where}: --out {args.out} conflicts; a resumed run continues in its own directory")
+    refuse_changed_flags(where, {k: getattr(args, k, None) for k in ("space", "strategy", "seed", "budget")}, saved,
+                         args.out)
     threads = getattr(args, "threads", None)
     _set_threads(threads if threads is not None else saved.get("threads"))  # the run's own, unless told
     report = resume_ptb_search(where, data_dir=getattr(args, "data_dir", None), device=getattr(args, "device", None),

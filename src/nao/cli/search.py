@@ -24,7 +24,7 @@ from nao.evaluators.tabular import TabularEvaluator
 from nao.executors import Executor, make_executor
 from nao.journal import Journal, read_journal_for_resume
 from nao.results import Result
-from nao.rundir import RunDir, RunLog, check_tensorboard
+from nao.rundir import RunDir, RunLog, check_tensorboard, refuse_changed_flags
 from nao.spaces import get_space
 from nao.strategies import make_strategy
 from nao.study import Study
@@ -177,12 +177,10 @@ def resume_config(args: argparse.Namespace, saved: dict[str, Any], where: str) -
     missing = [k for k in SEARCH_KEYS if k not in saved]
     if missing or "budget" not in saved:
         raise ConfigError(f"--resume {where}: config.json lacks {', '.join(missing or ['budget'])}; not a nao search run")
-    if args.out and Path(args.out).resolve() != Path(where).resolve():
-        raise ConfigError(f"--resume {where}: --out {args.out} conflicts; a resumed run continues in its own directory")
-    for k in SEARCH_KEYS:
-        given = getattr(args, k, None)
-        if given is not None and not _same(k, given, saved[k]):
-            raise ConfigError(f"--resume {where}: --{k.replace('_', '-')} {given} conflicts with the run's {k} {saved[k]}")
+    given = {k: getattr(args, k, None) for k in SEARCH_KEYS}
+    if given["benchmark"] is not None and saved["benchmark"] is not None:
+        given["benchmark"] = str(Path(given["benchmark"]).resolve())  # the run stores it resolved
+    refuse_changed_flags(where, given, saved, args.out)
     config = dict(saved)
     if args.executor is not None and args.executor != saved.get("executor", "sequential"):
         config.update({k: None for k in EXECUTOR_KEYS})  # another executor: the old one's options don't apply
@@ -191,12 +189,6 @@ def resume_config(args: argparse.Namespace, saved: dict[str, Any], where: str) -
             config[k] = getattr(args, k)
     config["executor"] = config.get("executor") or "sequential"
     return config
-
-
-def _same(key: str, given: Any, saved: Any) -> bool:
-    if key == "benchmark" and saved is not None:
-        return Path(given).resolve() == Path(saved).resolve()
-    return given == saved
 
 
 def build_executor(config: dict[str, Any]) -> Executor:
