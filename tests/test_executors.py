@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import ray
 
 from nao.cli import main
 from nao.errors import ConfigError, NotInTableError
@@ -149,9 +150,9 @@ def test_probe_unreachable_address_fails_fast():
 
 
 def test_cli_unreachable_ray_address_exits_2(nb201_path, tmp_path, capsys):
-    ray = pytest.importorskip("ray")
-    if ray.is_initialized():  # the executor would reuse this process's cluster instead of connecting
-        pytest.skip("a Ray cluster is already initialised in this process")
+    # The executor would reuse a cluster this process already runs instead of connecting: this
+    # test must run before the module's ray_cluster fixture starts one (file order does that).
+    assert not ray.is_initialized(), "a Ray cluster is already running in this test process"
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -178,7 +179,6 @@ def test_cli_executor_flags_are_checked(nb201_path, tmp_path, capsys):
 
 @pytest.fixture(scope="module")
 def ray_cluster():
-    ray = pytest.importorskip("ray")
     # Classes of this test module are unknown to Ray's workers: ship them by value.
     ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
