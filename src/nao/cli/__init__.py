@@ -38,20 +38,14 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The full parser with every available subcommand."""
+    """The full parser with every subcommand."""
     parser = _Parser(prog="nao", description="Neural Architecture Optimization")
     parser.add_argument("--version", action="version", version=f"nao {__version__}")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars, warnings only")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", parser_class=_Parser)
-    for name in _COMMAND_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as e:  # a subcommand not written yet is simply absent
-            if e.name != name:
-                raise
-            continue
-        module.add_parser(sub)
+    for name in _COMMAND_MODULES:  # every listed module must import: a deleted one fails loudly
+        importlib.import_module(name).add_parser(sub)
     for sp in sub.choices.values():
         # Accept -q/-v after the subcommand too; SUPPRESS keeps the top-level value unless given.
         sp.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS, help="no progress bars")
