@@ -13,7 +13,9 @@ from nao.journal import Journal
 from nao.results import Result
 from nao.rundir import RunDir
 from nao.spaces import get_space, space_names
-from nao.viz import _conv_graph, _layout, _op_colors, best_so_far, draw_architecture
+from nao.viz import best_so_far, draw_architecture
+from nao.viz.cells import _conv_graph, _layout
+from nao.viz.style import op_colors as _op_colors
 
 
 def _png_ok(path) -> None:
