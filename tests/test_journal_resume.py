@@ -8,7 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
@@ -23,8 +22,8 @@ from nao.spaces import get_space
 SPACE = get_space("nb201")
 
 
-def search(nb201_path, out, strategy="rea", budget=40, *extra):
-    argv = ["search", "--benchmark", str(nb201_path), "--strategy", strategy, "--budget", str(budget),
+def search(table, out, strategy="rea", budget=40, *extra):
+    argv = ["search", "--benchmark", str(table), "--strategy", strategy, "--budget", str(budget),
             "--seed", "0", "--out", str(out), "-q", *extra]
     return main(argv)
 
@@ -86,40 +85,51 @@ def test_search_flags_default_to_none():
     assert all(getattr(args, k) is None for k in (*SEARCH_KEYS, *RUNTIME_KEYS))
 
 
-def test_sigkill_midway_then_resume_matches_uninterrupted(nb201_path, tmp_path):
+# The child process SIGKILLs itself right after its `KILL_AT`-th journal record: a real kill -9 of a running
+# search, at a moment fixed by the test (not by the scheduler), so a failure reproduces.
+_KILL_AFTER_N_RECORDS = """
+import os, signal, sys
+from nao.cli import main
+from nao.journal import Journal
+
+kill_at, append, count = int(sys.argv[1]), Journal.append, [0]
+
+def append_then_die(self, result):
+    append(self, result)
+    count[0] += 1
+    if count[0] == kill_at:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+Journal.append = append_then_die
+sys.exit(main(sys.argv[2:]))
+"""
+
+
+def test_sigkill_midway_then_resume_matches_uninterrupted(synthetic_nb201, tmp_path):
     budget = 40
-    kill_at = int(np.random.default_rng().integers(3, 21))  # a random moment of the run (1 s before its end)
+    kill_at = int(np.random.default_rng(14).integers(3, budget - 3))  # seeded: the same moment on every run
     killed = tmp_path / "killed"
-    cmd = [sys.executable, "-m", "nao", "search", "--benchmark", str(nb201_path), "--strategy", "rea",
-           "--budget", str(budget), "--seed", "0", "--out", str(killed), "-q"]
-    proc = subprocess.Popen(cmd, env={**os.environ, "NAO_TEST_EVAL_DELAY_S": "0.05"},
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    journal = killed / "journal.jsonl"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and proc.poll() is None:
-        if journal.exists() and journal.read_bytes().count(b"\n") >= kill_at:
-            break
-        time.sleep(0.005)
-    assert proc.poll() is None, proc.stderr.read().decode()
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    n_killed = journal.read_bytes().count(b"\n")
-    assert kill_at <= n_killed < budget, (kill_at, n_killed)
+    argv = ["search", "--benchmark", str(synthetic_nb201), "--strategy", "rea", "--budget", str(budget),
+            "--seed", "0", "--out", str(killed), "-q"]
+    proc = subprocess.run([sys.executable, "-c", _KILL_AFTER_N_RECORDS, str(kill_at), *argv],
+                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=120)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr.decode()
+    assert (killed / "journal.jsonl").read_bytes().count(b"\n") == kill_at
     assert not (killed / "best.json").exists()  # it really died before the end
 
     assert main(["search", "--resume", str(killed), "-q"]) == 0
-    assert search(nb201_path, tmp_path / "ref", "rea", budget) == 0
+    assert search(synthetic_nb201, tmp_path / "ref", "rea", budget) == 0
     assert run_files(killed) == run_files(tmp_path / "ref")
     assert "resumed" in (killed / "search.log").read_text()
     assert len(json.loads((killed / "manifest.json").read_text())["resumes"]) == 1
 
 
 @pytest.mark.parametrize("strategy", ["random", "rea", "local"])  # nao: tests/test_study.py (cheaper settings)
-def test_resume_from_any_cut_matches_uninterrupted(nb201_path, tmp_path, strategy, caplog):
+def test_resume_from_any_cut_matches_uninterrupted(synthetic_nb201, tmp_path, strategy, caplog):
     """A kill leaves a journal prefix, maybe with a torn line: cut one at random and resume."""
     budget = 30
     ref = tmp_path / "ref"
-    assert search(nb201_path, ref, strategy, budget) == 0
+    assert search(synthetic_nb201, ref, strategy, budget) == 0
     lines = (ref / "journal.jsonl").read_bytes().splitlines(keepends=True)
     rng = np.random.default_rng(list(strategy.encode()))
     cut = int(rng.integers(1, budget))
@@ -135,7 +145,7 @@ def test_resume_from_any_cut_matches_uninterrupted(nb201_path, tmp_path, strateg
     assert run_files(run) == run_files(ref)
 
 
-def test_resume_extends_the_budget(nb201_path, tmp_path):
+def test_resume_extends_the_budget(nb201_path, tmp_path):  # the real table (data-required)
     assert search(nb201_path, tmp_path / "a", "local", 20) == 0
     assert main(["search", "--resume", str(tmp_path / "a"), "--budget", "35", "-q"]) == 0
     assert search(nb201_path, tmp_path / "b", "local", 35) == 0
@@ -143,9 +153,9 @@ def test_resume_extends_the_budget(nb201_path, tmp_path):
     assert json.loads((tmp_path / "a" / "config.json").read_text())["budget"] == 35
 
 
-def test_resume_with_processes_keeps_the_budget_honest(nb201_path, tmp_path):
+def test_resume_with_processes_keeps_the_budget_honest(synthetic_nb201, tmp_path):
     run = tmp_path / "run"
-    assert search(nb201_path, run, "rea", 20) == 0
+    assert search(synthetic_nb201, run, "rea", 20) == 0
     lines = (run / "journal.jsonl").read_bytes().splitlines(keepends=True)
     (run / "journal.jsonl").write_bytes(b"".join(lines[:12]))
     assert main(["search", "--resume", str(run), "--executor", "processes", "--workers", "2", "-q"]) == 0
@@ -165,9 +175,9 @@ def test_resume_with_processes_keeps_the_budget_honest(nb201_path, tmp_path):
         (["--workers", "2"], "--workers applies to --executor processes, not sequential"),
     ],
 )
-def test_resume_refuses_conflicting_flags(nb201_path, tmp_path, capsys, extra, fragment):
+def test_resume_refuses_conflicting_flags(synthetic_nb201, tmp_path, capsys, extra, fragment):
     run = tmp_path / "run"
-    assert search(nb201_path, run, "rea", 10) == 0
+    assert search(synthetic_nb201, run, "rea", 10) == 0
     before = run_files(run)
     capsys.readouterr()
     assert main(["search", "--resume", str(run), "-q", *extra]) == 2
@@ -176,11 +186,11 @@ def test_resume_refuses_conflicting_flags(nb201_path, tmp_path, capsys, extra, f
     assert run_files(run) == before
 
 
-def test_resume_same_flags_are_fine(nb201_path, tmp_path):
+def test_resume_same_flags_are_fine(synthetic_nb201, tmp_path):
     run = tmp_path / "run"
-    assert search(nb201_path, run, "rea", 10) == 0
+    assert search(synthetic_nb201, run, "rea", 10) == 0
     assert main(["search", "--resume", str(run), "--seed", "0", "--strategy", "rea",
-                 "--benchmark", os.path.relpath(nb201_path), "-q"]) == 0
+                 "--benchmark", os.path.relpath(synthetic_nb201), "-q"]) == 0
 
 
 def test_resume_a_directory_that_is_not_a_run(tmp_path, capsys):
@@ -199,18 +209,18 @@ def test_resume_a_directory_that_is_not_a_run(tmp_path, capsys):
     assert "config.json: not valid JSON" in capsys.readouterr().err
 
 
-def test_search_log_and_tensorboard(nb201_path, tmp_path, capsys):
+def test_search_log_and_tensorboard(synthetic_nb201, tmp_path):
     run = tmp_path / "run"
-    try:
-        import torch.utils.tensorboard  # noqa: F401
-    except ImportError:
-        assert search(nb201_path, run, "random", 5, "--tensorboard") == 2
-        assert "--tensorboard needs the tensorboard package" in capsys.readouterr().err
-        assert not run.exists()
-        assert search(nb201_path, run, "random", 5) == 0
-    else:
-        assert search(nb201_path, run, "random", 5, "--tensorboard") == 0
-        assert any(p.name.startswith("events.out.tfevents") for p in (run / "tensorboard").iterdir())
+    assert search(synthetic_nb201, run, "random", 5, "--tensorboard") == 0  # tensorboard is in [dev]
+    assert any(p.name.startswith("events.out.tfevents") for p in (run / "tensorboard").iterdir())
     log = (run / "search.log").read_text().splitlines()
     assert "started" in log[0] and "finished: 5 evaluated" in log[-1]
     assert sum(": #" in line and " val_acc=" in line for line in log) == 5
+
+
+def test_tensorboard_missing_is_refused_before_the_run(synthetic_nb201, tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", None)  # what an install without it sees
+    run = tmp_path / "run"
+    assert search(synthetic_nb201, run, "random", 5, "--tensorboard") == 2
+    assert "--tensorboard needs the tensorboard package" in capsys.readouterr().err
+    assert not run.exists()
