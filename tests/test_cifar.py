@@ -54,10 +54,8 @@ def _archive_bytes(fmt) -> bytes:
 
 
 @pytest.fixture(scope="module")
-def real_cifar10(data_dir):
-    if not (data_dir / "cifar10" / "cifar-10-batches-bin").is_dir():
-        pytest.skip("CIFAR-10 not in the data directory")
-    return load_cifar("cifar10", data_dir)
+def real_cifar10(cifar_dir):
+    return load_cifar("cifar10", cifar_dir)
 
 
 def test_real_cifar10_shapes_and_balance(real_cifar10):

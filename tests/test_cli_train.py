@@ -8,14 +8,6 @@ import pytest
 
 from nao.cli import main
 
-
-@pytest.fixture
-def cifar_dir(data_dir):
-    if not (data_dir / "cifar10" / "cifar-10-batches-bin").is_dir():
-        pytest.skip("CIFAR-10 not in the data directory")
-    return data_dir
-
-
 TINY = ["--channels", "4", "--layers", "1", "--epochs", "1", "--batch-size", "16", "--subset", "48",
         "--test-subset", "32", "--threads", "1"]
 

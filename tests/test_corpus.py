@@ -95,10 +95,7 @@ def test_variable_bptt_lengths_and_coverage():
     assert sum(len(x) for x, _ in windows) == data.size(0) - 1
 
 
-def test_real_ptb_counts(data_dir):
-    root = data_dir / "ptb"
-    if not (root / "ptb.train.txt").exists():
-        pytest.skip("PTB not available")
-    c = load_corpus(root)
+def test_real_ptb_counts(ptb_dir):
+    c = load_corpus(ptb_dir)
     assert len(c.vocab) == 10000
     assert (c.train.numel(), c.valid.numel(), c.test.numel()) == (929589, 73760, 82430)

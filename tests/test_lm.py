@@ -252,12 +252,9 @@ def test_cli_train_ptb(tiny_corpus, tmp_path, capsys):
     assert "corpus directory not found" in capsys.readouterr().err
 
 
-def test_real_ptb_slice_trains(data_dir, tmp_path):
-    root = data_dir / "ptb"
-    if not (root / "ptb.train.txt").exists():
-        pytest.skip("PTB not available")
+def test_real_ptb_slice_trains(ptb_dir, tmp_path):
     for split, n in (("train", 200), ("valid", 40), ("test", 40)):
-        lines = (root / f"ptb.{split}.txt").read_text().splitlines()[:n]
+        lines = (ptb_dir / f"ptb.{split}.txt").read_text().splitlines()[:n]
         (tmp_path / f"ptb.{split}.txt").write_text("\n".join(lines) + "\n")
     corpus = load_corpus(tmp_path)
     space = get_space("rnn")
