@@ -12,7 +12,7 @@ import importlib
 from nao.evaluators.base import Evaluator
 from nao.registry import EVALUATORS
 
-_EVALUATOR_MODULES = ("nao.evaluators.tabular", "nao.evaluators.training", "nao.evaluators.supernet", "nao.evaluators.rnn_supernet")
+_EVALUATOR_MODULES = ("nao.evaluators.tabular", "nao.evaluators.training", "nao.evaluators.supernet", "nao.evaluators.rnn_supernet", "nao.evaluators.lm_training")
 
 
 def _load_all() -> None:

@@ -123,6 +123,7 @@ def write_cached(out: Path, result: Result, meta: Mapping[str, Any]) -> None:
     """Atomically record a finished candidate's outcome in ``out/result.json``."""
     rec = {"status": result.status, "metrics": result.metrics, "cost_s": result.cost_s, "error": result.error,
            "info": result.info, "meta": dict(meta)}
+    out.mkdir(parents=True, exist_ok=True)  # a run can fail before its first checkpoint
     tmp = out / (RESULT_NAME + ".tmp")
     tmp.write_text(json.dumps(rec, indent=2, default=str) + "\n")
     os.replace(tmp, out / RESULT_NAME)
