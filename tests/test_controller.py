@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from nao.controller.config import ControllerConfig, for_space, paper
-from nao.controller.fit import fit, normalize_targets, pretrain
-from nao.controller.generate import decode_new, improve_candidates, step_sizes
+from nao.controller.fit import fit, normalize_targets, pretrain, semi_supervised_fit
+from nao.controller.generate import decode_new, improve_candidates, neighbour_candidates, step_sizes
 from nao.controller.metrics import kendall_tau, pairwise_accuracy, reconstruction_accuracy
 from nao.controller.model import EncoderPredictorDecoder, as_tokens
 from nao.errors import ConfigError
@@ -63,6 +63,39 @@ def test_improve_candidates_are_valid_new_and_ranked(name):
     assert all(space.is_valid(c.arch.tokens) for c in cands)
     preds = [c.predicted for c in cands]
     assert preds == sorted(preds, reverse=True)
+
+
+def test_neighbour_candidates_join_the_ranking():
+    space = get_space("nb201")
+    archs = _sample(space, 12, seed=4)
+    models = [EncoderPredictorDecoder(space, TINY, seed=s) for s in (0, 1)]
+    for m in models:
+        fit(m, archs, np.linspace(0, 1, len(archs)), np.random.default_rng(0), epochs=3)
+    seen = {space.key(a) for a in archs}
+    nbrs = neighbour_candidates(space, archs[:1], set(seen))
+    assert nbrs and all(space.key(a) not in seen for a in nbrs)
+    own = {space.key(space.prune(a)) for a in nbrs}
+    assert len(own) == len(nbrs)  # one candidate per network
+    # Neighbours not already decoded join the candidates (step 0), all ranked by mean + explore * std.
+    cands = improve_candidates(models, archs[:1], n_new=2, seen=seen, local_top=1, explore=1.0)
+    local = {space.key(c.arch) for c in cands if c.step == 0.0}
+    assert local and local <= {space.key(a) for a in nbrs}
+    assert len(cands) >= len(nbrs)
+    preds = [c.predicted for c in cands]
+    assert preds == sorted(preds, reverse=True)
+
+
+def test_semi_supervised_fit_pseudo_labels_and_trains():
+    space = get_space("nb201")
+    archs, unlabelled = _sample(space, 10, seed=5), _sample(space, 30, seed=6)
+    model = EncoderPredictorDecoder(space, TINY, seed=0)
+    values = [sum(a.tokens) for a in archs]
+    fit(model, archs, values, np.random.default_rng(0), epochs=3)
+    before = [p.detach().clone() for p in model.parameters()]
+    pseudo = semi_supervised_fit([model], archs, values, unlabelled, np.random.default_rng(1), steps=3)
+    assert pseudo.shape == (30,) and np.isfinite(pseudo).all()
+    assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters()))
+    assert semi_supervised_fit([model], archs, values, [], np.random.default_rng(1), steps=3).shape == (0,)
 
 
 def test_decode_new_grows_step_until_enough():

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
+from fakes import TokenSum
 from nao.errors import ConfigError
-from nao.evaluators.base import Evaluator
 from nao.results import Result
 from nao.spaces import get_space, space_names
 from nao.strategies import make_strategy
@@ -26,17 +26,6 @@ FAST = dict(
     controller=dict(embedding_size=8, hidden_size=16, mlp_layers=1, mlp_hidden_size=16, batch_size=16, max_step=5.0,
                     pretrain_archs=40, pretrain_steps=3, beam_width=4),
 )
-
-
-class TokenSum(Evaluator):
-    """Deterministic synthetic score: larger token ids are better."""
-
-    def __init__(self, space):
-        self.space = space
-
-    def evaluate(self, archs):
-        top = max(self.space.vocab_size - 1, 1) * self.space.length
-        return [Result(a, "ok", {"val_acc": sum(a.tokens) / top, "test_acc": 0.0}) for a in archs]
 
 
 def _run(space_name="nb201", seed=0, budget=24, **opts):
@@ -124,3 +113,26 @@ def test_bad_options_raise_config_error():
         NAOStrategy(get_space("nb201"), per_round=0)
     with pytest.raises(ConfigError, match="unknown controller option"):
         NAOStrategy(get_space("nb201"), controller={"hiden_size": 3})
+
+
+def test_round_size_grows_with_the_pool():
+    s = NAOStrategy(get_space("nb201"), seed=0, per_round=10, round_fraction=0.25)
+    assert [s.round_size(n) for n in (1, 10, 13, 30, 40, 200)] == [1, 3, 4, 8, 10, 10]
+    with pytest.raises(ConfigError, match="round_fraction"):
+        NAOStrategy(get_space("nb201"), round_fraction=0.0)
+    with pytest.raises(ConfigError, match="local_top"):
+        NAOStrategy(get_space("nb201"), local_top=-1)
+
+
+def test_adaptive_rounds_local_moves_and_semi_supervised_run():
+    study, strategy = _run(budget=20, round_fraction=0.25, local_top=2, explore=1.0, semi_supervised=30)
+    assert study.n_evaluated == 20
+    # 8 seeds, then rounds of ceil(n / 4) capped at per_round 4: 2, 3, 4, 4 proposals.
+    assert strategy.rounds == 4
+    keys = [study.space.key(r.arch) for r in study.history]
+    assert len(set(keys)) == 20
+
+
+def test_seminas_is_nao_with_pseudo_labels():
+    s = make_strategy("seminas", get_space("nb201"), seed=0)
+    assert isinstance(s, NAOStrategy) and s.semi_supervised > 0

@@ -61,6 +61,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="controllers averaged per fit (default: the nao strategy's ensemble size)")
     p.add_argument("--epochs", type=int, default=None,
                    help=f"training epochs (default: about {DEFAULT_FIT_STEPS} steps, as the nao strategy's first fit)")
+    p.add_argument("--semi-supervised", type=int, default=0, metavar="M",
+                   help="SemiNAS: after fitting, pseudo-label M random unevaluated architectures and refit (default: 0)")
     p.add_argument("--config", default=None, help="YAML/JSON file of controller options overriding the defaults")
     p.add_argument("--device", default="cpu", help="torch device (default: cpu)")
     p.add_argument("--threads", type=int, default=1, help="torch intra-op threads (default: 1, fastest for tiny models)")
@@ -102,6 +104,8 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--ensemble must be >= 1, got {args.ensemble}")
     if args.epochs is not None and args.epochs < 1:
         raise ConfigError(f"--epochs must be >= 1, got {args.epochs}")
+    if args.semi_supervised < 0:
+        raise ConfigError(f"--semi-supervised must be >= 0, got {args.semi_supervised}")
     if args.threads < 1:
         raise ConfigError(f"--threads must be >= 1, got {args.threads}")
     space = get_space(args.space)
@@ -115,10 +119,11 @@ def run(args: argparse.Namespace) -> int:
     def progress(size: int, seed: int, m: dict[str, float]) -> None:
         log.info("train %d seed %d: tau %.3f recon %.3f", size, seed, m["kendall_tau"], m["recon_acc"])
 
-    summary = predict_eval(table, sizes, args.test_size, args.seeds, cfg, ensemble, epochs, args.device, progress)
+    summary = predict_eval(table, sizes, args.test_size, args.seeds, cfg, ensemble, epochs, args.device, progress,
+                           args.semi_supervised)
     length = f"{epochs} epochs" if epochs else f"~{DEFAULT_FIT_STEPS} steps"
     print(f"{args.space} controller on {table.path.name}: test size {args.test_size}, ensemble {ensemble}, "
-          f"{length}, mean ± sem over {args.seeds} seeds")
+          f"{length}, semi-supervised {args.semi_supervised}, mean ± sem over {args.seeds} seeds")
     print(format_table(summary))
     print(f"wall time {time.perf_counter() - start:.1f} s")
     if args.json_out:

@@ -4,7 +4,10 @@ For every training size and seed: draw a random test set and a disjoint random t
 set (training sets of one seed are nested across sizes), fit the controller(s) on the
 training set with ``val_acc`` as target, and measure on the test set Kendall's tau and
 pairwise accuracy of the (ensemble-mean) predictions against ``val_acc``, plus the
-decoder's reconstruction accuracy (first controller; exact sequence and per token).
+decoder's reconstruction accuracy (first controller; exact sequence and per token). With
+``semi_supervised`` M > 0 the controllers then take SemiNAS' second stage
+(:func:`~nao.controller.fit.semi_supervised_fit`) on M random unlabelled architectures
+drawn outside the test set.
 
 >>> import numpy as np
 >>> from nao.controller.evaluate import summarize
@@ -19,7 +22,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from nao.controller.config import ControllerConfig
-from nao.controller.fit import fit, pretrain_on_space
+from nao.controller.fit import DEFAULT_FIT_STEPS, fit, pretrain_on_space, semi_supervised_fit
 from nao.controller.metrics import kendall_tau, pairwise_accuracy, reconstruction_accuracy
 from nao.controller.model import EncoderPredictorDecoder
 from nao.errors import ConfigError
@@ -44,6 +47,7 @@ def evaluate_once(
     ensemble: int = 1,
     epochs: int | None = None,
     device: str = "cpu",
+    semi_supervised: int = 0,
 ) -> dict[str, float]:
     """Fit ``ensemble`` controllers on ``train_idx`` rows and score them on ``test_idx`` rows."""
     space, val = table.space, table.metrics["val_acc"]
@@ -56,6 +60,10 @@ def evaluate_once(
         pretrain_on_space(model, rng, exclude=test_keys)  # unlabelled, and never a test architecture
         fit(model, train, val[train_idx], rng, epochs=epochs)
         models.append(model)
+    if semi_supervised > 0:
+        taken = test_keys | {space.key(a) for a in train}
+        unlabelled = space.sample_distinct(rng, semi_supervised, taken)
+        semi_supervised_fit(models, train, val[train_idx], unlabelled, rng, DEFAULT_FIT_STEPS)
     tokens = models[0].tokens(test)
     pred = np.mean([m.predict(tokens).cpu().numpy() for m in models], axis=0)
     recon = reconstruction_accuracy(tokens.cpu().numpy(), models[0].reconstruct(tokens).cpu().numpy())
@@ -95,10 +103,12 @@ def predict_eval(
     epochs: int | None = None,
     device: str = "cpu",
     progress: Callable[[int, int, dict[str, float]], None] | None = None,
+    semi_supervised: int = 0,
 ) -> dict[str, dict[str, dict[str, float]]]:
     """``{str(size): {metric: {"mean", "sem"}}}`` over ``seeds`` random splits per size.
 
-    ``progress(size, seed, metrics)`` is called after each fit.
+    ``progress(size, seed, metrics)`` is called after each fit; ``semi_supervised`` is the
+    number of pseudo-labelled architectures of SemiNAS' second stage (0: none).
     """
     check_sizes(len(table), train_sizes, test_size, seeds, str(table.path))
     runs: dict[int, list[dict[str, float]]] = {n: [] for n in train_sizes}
@@ -107,7 +117,7 @@ def predict_eval(
         test_idx, rest = perm[:test_size], perm[test_size:]
         for n in train_sizes:
             rng = np.random.default_rng([seed, n])
-            metrics = evaluate_once(table, rest[:n], test_idx, cfg, rng, ensemble, epochs, device)
+            metrics = evaluate_once(table, rest[:n], test_idx, cfg, rng, ensemble, epochs, device, semi_supervised)
             runs[n].append(metrics)
             if progress is not None:
                 progress(n, seed, metrics)

@@ -190,3 +190,41 @@ def pretrain_on_space(
     excluded = set(exclude)
     archs = [a for a in (space.sample(rng) for _ in range(cfg.pretrain_archs)) if space.key(a) not in excluded]
     return pretrain(model, archs, rng, cfg.pretrain_steps, cfg.pretrain_lr)
+
+
+# SemiNAS (Luo et al., NeurIPS 2020; renqianluo/SemiNAS nasbench/train_seminas.py) repeats
+# the labelled pairs this many times next to the pseudo-labelled ones (its ``up_sample_ratio``
+# default), so that a few hundred true labels are not drowned by ten thousand guesses.
+SEMI_UP_SAMPLE = 10
+
+
+def semi_supervised_fit(
+    models: Sequence[EncoderPredictorDecoder],
+    archs: Sequence[Architecture],
+    values: Sequence[float] | np.ndarray,
+    unlabelled: Sequence[Architecture],
+    rng: np.random.Generator,
+    steps: int,
+    optimizers: Sequence[Adam | torch.optim.Optimizer | None] | None = None,
+    up_sample: int = SEMI_UP_SAMPLE,
+) -> np.ndarray:
+    """SemiNAS' second stage: pseudo-label ``unlabelled`` and train on both; returns the pseudo-labels.
+
+    ``models`` must already be fitted on ``(archs, values)``. Their mean prediction labels
+    the unevaluated ``unlabelled`` architectures (normalised target scale, as the
+    controller predicts); every model then trains for about ``steps`` mini-batches on the
+    labelled pairs repeated ``up_sample`` times plus the pseudo-labelled ones. The pseudo-
+    labels carry no new information about scores, but they teach the encoder a smooth
+    predictor over the whole region the decoder will move through (the paper's argument).
+    """
+    if not models or not unlabelled or not archs:
+        return np.zeros(len(unlabelled))
+    cfg = models[0].cfg
+    pseudo = np.mean([m.predict(m.tokens(unlabelled)).cpu().numpy() for m in models], axis=0)
+    targets = np.concatenate([np.tile(normalize_targets(values, cfg.target_transform), up_sample), pseudo])
+    data = [*archs] * up_sample + [*unlabelled]
+    epochs = epochs_for_steps(steps, len(data), cfg.batch_size)
+    opts = list(optimizers) if optimizers is not None else [None] * len(models)
+    for model, opt in zip(models, opts):
+        fit(model, data, targets, rng, epochs=epochs, optimizer=opt, normalized=True)
+    return pseudo
