@@ -8,13 +8,18 @@ result (:func:`search_view`).
 >>> r = Result(Architecture("nb201", (0,) * 6), "ok", {"val_acc": 0.9, "test_acc": 0.91}, 1.0)
 >>> sorted(search_view(r).metrics)
 ['val_acc']
+>>> Objective.of("val_ppl").better(1.0, 2.0)
+True
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
+from nao.errors import ConfigError
 from nao.spaces.base import Architecture
 
 Status = Literal["ok", "failed"]
@@ -57,3 +62,76 @@ def is_test_metric(name: str) -> bool:
 def search_view(result: Result) -> Result:
     """``result`` without test metrics: the only form strategies are given."""
     return replace(result, metrics={k: v for k, v in result.metrics.items() if not is_test_metric(k)})
+
+
+#: Direction of the metrics the library's evaluators report (``Objective.of`` uses it).
+KNOWN_MODES: dict[str, str] = {
+    "val_acc": "max", "val_score": "max", "val_loss": "min", "val_ppl": "min", "val_error": "min",
+}
+
+
+@dataclass(frozen=True)
+class Objective:
+    """The validation metric a search optimises, and in which direction.
+
+    The :class:`~nao.study.Study` owns it and hands it to its strategy; every ranking in the
+    library (best result, logs, reports) goes through :meth:`score`, so no other code flips signs.
+
+    Attributes:
+        metric: a validation-side metric name (never ``test*``: search may not read test metrics).
+        mode: ``"max"`` (accuracy) or ``"min"`` (perplexity, loss).
+    """
+
+    metric: str = "val_acc"
+    mode: Literal["max", "min"] = "max"
+
+    def __post_init__(self) -> None:
+        if is_test_metric(self.metric):
+            raise ConfigError(f"objective {self.metric!r} is a test metric; search may only read validation metrics")
+        if self.mode not in ("max", "min"):
+            raise ConfigError(f"objective mode {self.mode!r}: choose max or min")
+
+    @classmethod
+    def of(cls, spec: str | Objective | dict[str, str]) -> Objective:
+        """``"val_acc"``, ``"val_ppl:min"``, a dict from ``config.json`` or an Objective."""
+        if isinstance(spec, Objective):
+            return spec
+        if isinstance(spec, dict):
+            return cls(spec.get("metric", "val_acc"), spec.get("mode") or KNOWN_MODES.get(spec.get("metric", ""), "max"))
+        metric, _, mode = spec.partition(":")
+        if is_test_metric(metric):
+            raise ConfigError(f"objective {metric!r} is a test metric; search may only read validation metrics")
+        if not mode and metric not in KNOWN_MODES:
+            raise ConfigError(f"objective {spec!r}: say its direction, e.g. {metric}:max or {metric}:min")
+        return cls(metric, mode or KNOWN_MODES[metric])  # type: ignore[arg-type]
+
+    def to_dict(self) -> dict[str, str]:
+        return {"metric": self.metric, "mode": self.mode}
+
+    def value(self, result: Result) -> float | None:
+        """The raw metric of an ok result (``None`` for failed or missing)."""
+        if not result.ok or self.metric not in result.metrics:
+            return None
+        return float(result.metrics[self.metric])
+
+    def score(self, result: Result) -> float:
+        """Higher is better: the metric, negated for ``min``; ``-inf`` for failed results."""
+        v = self.value(result)
+        if v is None or math.isnan(v):
+            return -math.inf
+        return v if self.mode == "max" else -v
+
+    def better(self, a: float, b: float) -> bool:
+        """Whether raw value ``a`` is strictly better than ``b``."""
+        return a > b if self.mode == "max" else a < b
+
+
+def best(results: Iterable[Result], objective: Objective | str = "val_acc") -> Result | None:
+    """The ok result with the best objective, earliest first on ties (``None`` if there is none)."""
+    objective = Objective.of(objective)
+    top, top_score = None, -math.inf
+    for r in results:
+        s = objective.score(r)
+        if s > top_score:
+            top, top_score = r, s
+    return top

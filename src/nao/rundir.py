@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import os
 import platform
 import subprocess
@@ -36,7 +35,7 @@ from typing import Any
 
 from nao import __version__
 from nao.errors import ConfigError
-from nao.results import Result
+from nao.results import Objective, Result
 from nao.spaces.base import SearchSpace
 
 
@@ -146,20 +145,15 @@ class RunDir:
             },
         )
 
-    def write_best(self, best: Result | None, space: SearchSpace, n_evaluated: int) -> None:
+    def write_best(self, best: Result | None, space: SearchSpace, n_evaluated: int,
+                   objective: Objective | str = "val_acc") -> None:
+        """``best.json``: the best result by the run's objective (which it names)."""
+        head = {"n_evaluated": n_evaluated, "objective": Objective.of(objective).to_dict()}
         if best is None:
-            self.write_json("best.json", {"arch": None, "metrics": {}, "n_evaluated": n_evaluated})
+            self.write_json("best.json", {"arch": None, "metrics": {}, **head})
             return
-        self.write_json(
-            "best.json",
-            {
-                "arch": space.format(best.arch),
-                "space": space.name,
-                "tokens": list(best.arch.tokens),
-                "metrics": best.metrics,
-                "n_evaluated": n_evaluated,
-            },
-        )
+        self.write_json("best.json", {"arch": space.format(best.arch), "space": space.name,
+                                      "tokens": list(best.arch.tokens), "metrics": best.metrics, **head})
 
 
 def refuse_changed_flags(where: str | os.PathLike, given: Mapping[str, Any], saved: Mapping[str, Any],
@@ -239,7 +233,7 @@ class RunLog:
     Args:
         rundir: the run directory (``search.log`` is appended to, so a resumed run continues it).
         space: formats architectures.
-        objective: the metric logged and maximised.
+        objective: the run's objective (the Study's): what is logged and how ``best=`` is chosen.
         tensorboard: also write ``tensorboard/`` scalars: each result's objective and the best so far.
         skip: results already logged by an earlier process (a resume's replay): counted, not logged again.
 
@@ -250,14 +244,14 @@ class RunLog:
         self,
         rundir: RunDir,
         space: SearchSpace,
-        objective: str = "val_acc",
+        objective: Objective | str = "val_acc",
         tensorboard: bool = False,
         skip: Iterable[Result] = (),
     ) -> None:
         self.space = space
-        self.objective = objective
+        self.objective = Objective.of(objective)
         self.step = 0
-        self.best = -math.inf
+        self.best: float | None = None  # raw value of the best result so far
         self._skip = {id(r) for r in skip}
         self._writer = tensorboard_writer(rundir.path / "tensorboard") if tensorboard else None
         self._file = _LogFile(rundir.path / "search.log")
@@ -269,8 +263,8 @@ class RunLog:
 
     def __call__(self, result: Result) -> None:
         self.step += 1
-        value = result.metrics.get(self.objective) if result.ok else None
-        if value is not None and value > self.best:
+        value = self.objective.value(result)
+        if value is not None and (self.best is None or self.objective.better(value, self.best)):
             self.best = value
         if id(result) in self._skip:
             return
@@ -278,13 +272,13 @@ class RunLog:
         if value is None:
             self._file.write(f"{_stamp()} WARNING nao.run: #{self.step} failed ({result.error}): {arch}", logging.WARNING)
         else:
-            self._file.write(f"{_stamp()} INFO nao.run: #{self.step} {self.objective}={value:.4f} best={self.best:.4f} "
+            self._file.write(f"{_stamp()} INFO nao.run: #{self.step} {self.objective.metric}={value:.4f} best={self.best:.4f} "
                              f"cost={result.cost_s:.1f}s {arch}")
         if self._writer is not None:
             if value is not None:
-                self._writer.add_scalar(f"search/{self.objective}", value, self.step)
-            if self.best > -math.inf:
-                self._writer.add_scalar(f"search/best_{self.objective}", self.best, self.step)
+                self._writer.add_scalar(f"search/{self.objective.metric}", value, self.step)
+            if self.best is not None:
+                self._writer.add_scalar(f"search/best_{self.objective.metric}", self.best, self.step)
 
     def close(self) -> None:
         logging.getLogger("nao").removeHandler(self._file)

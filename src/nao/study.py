@@ -33,7 +33,7 @@ from collections.abc import Callable, Hashable, Sequence
 from nao.errors import ConfigError
 from nao.evaluators.base import Evaluator
 from nao.executors import Executor, SequentialExecutor
-from nao.results import Result, search_view
+from nao.results import Objective, Result, best, search_view
 from nao.spaces.base import Architecture, SearchSpace
 from nao.strategies.base import Strategy
 
@@ -53,7 +53,8 @@ class Study:
         evaluator: scores them.
         executor: runs evaluations (default: sequential, in this process).
         journal: optional object with ``append(result)`` called once per new evaluation.
-        objective: metric maximised (validation side only).
+        objective: the validation metric optimised and its direction (``"val_acc"``, ``"val_ppl"``,
+            ``Objective("val_score", "max")``). The Study owns it and gives it to the strategy.
         replay: results from a previous run's journal, answered without evaluating.
         callbacks: called with each new result after it is journaled (progress bars, logs).
     """
@@ -65,18 +66,17 @@ class Study:
         evaluator: Evaluator,
         executor: Executor | None = None,
         journal=None,
-        objective: str = "val_acc",
+        objective: Objective | str = "val_acc",
         replay: Sequence[Result] = (),
         callbacks: Sequence[Callable[[Result], None]] = (),
     ) -> None:
-        if objective.startswith("test"):
-            raise ConfigError(f"objective {objective!r} is a test metric; search may only read validation metrics")
         self.space = space
         self.strategy = strategy
         self.evaluator = evaluator
         self.executor = executor or SequentialExecutor()
         self.journal = journal
-        self.objective = objective
+        self.objective = Objective.of(objective)  # ConfigError for a test metric
+        strategy.objective = self.objective  # one owner: the strategy ranks by what the Study ranks by
         self.callbacks = list(callbacks)
         self.history: list[Result] = []  # unique evaluations, in completion order
         self._by_key: dict[Hashable, Result] = {}
@@ -90,13 +90,8 @@ class Study:
         return len(self.history)
 
     def best(self) -> Result | None:
-        """The ok result with the highest objective, earliest first on ties."""
-        best = None
-        for r in self.history:
-            if r.ok and self.objective in r.metrics:
-                if best is None or r.metrics[self.objective] > best.metrics[self.objective]:
-                    best = r
-        return best
+        """The ok result with the best objective, earliest first on ties."""
+        return best(self.history, self.objective)
 
     def _record(self, result: Result) -> None:
         key = self.space.key(result.arch)

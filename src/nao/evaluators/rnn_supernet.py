@@ -55,6 +55,7 @@ from nao.errors import ConfigError
 from nao.evaluators.base import Evaluator
 from nao.evaluators.rounds import RoundCheckpoints
 from nao.nn.rnn import SHARE_MODES, ModelConfig, RNNLanguageModel, build_model
+from nao.presets import register_preset
 from nao.registry import EVALUATORS
 from nao.results import Result
 from nao.spaces.base import Architecture, SearchSpace
@@ -102,35 +103,40 @@ class RNNSupernetConfig:
 
 
 def supernet_preset(name: str, **overrides: Any) -> RNNSupernetConfig:
-    """``paper`` (NAO-WS PTB search), ``small`` (a CPU run of minutes) or ``tiny`` (tests).
+    """``paper`` (NAO-WS PTB search), ``small`` (a CPU run of minutes) or ``tiny`` (tests), from the
+    one registry (:func:`nao.presets.preset`); ``overrides`` set (dotted) :class:`RNNSupernetConfig` fields."""
+    from nao.presets import preset
 
-    ``overrides`` set :class:`RNNSupernetConfig` fields.
-    """
-    if name == "paper":
-        # renqianluo/NAO NAO-WS/rnn/train_search.py defaults and train_search.sh: emb = hidden = 300,
-        # batch 256 (eval 256), bptt 35, lr 0.25 (sic), clip 10, dropouts 0.75/0.25/0.75/0.2/0,
-        # weight decay 5e-7, beta 1e-3; 1000 seed archs, 300 new per round; 200 epochs per round.
-        lm = LMConfig(
-            model=ModelConfig(300, 300, 0.75, 0.25, 0.75, 0.2, 0.0),
-            batch_size=256, eval_batch_size=256, lr=0.25, clip=10.0, weight_decay=5e-7,
-        )
-        cfg = RNNSupernetConfig(lm=lm, steps_per_round=200 * (929_589 // (256 * 35)))
-    elif name == "small":
-        # The LM "small" preset's network and SGD settings (nao.train.lm).
-        lm = replace(lm_preset("small"), eval_batch_size=64)
-        cfg = RNNSupernetConfig(
-            lm=lm, share="node_input", seed_pool=40, new_per_round=20, pool_size=40, steps_per_round=300,
-            score_tokens=16_384,
-        )
-    elif name == "tiny":
-        lm = LMConfig(
-            model=ModelConfig(16, 16, 0.1, 0.1, 0.1, 0.1),
-            batch_size=4, eval_batch_size=4, bptt=8, max_seq_len_delta=4, lr=5.0,
-        )
-        cfg = RNNSupernetConfig(lm=lm, seed_pool=4, new_per_round=2, pool_size=4, steps_per_round=6, score_tokens=256)
-    else:
-        raise ConfigError(f"unknown rnn supernet preset {name!r}; choose one of paper, small, tiny")
-    return replace(cfg, **overrides) if overrides else cfg
+    return preset(f"rnn-supernet/{name}", **overrides)
+
+
+@register_preset("rnn-supernet", "paper")
+def _paper_supernet() -> RNNSupernetConfig:
+    # renqianluo/NAO NAO-WS/rnn/train_search.py defaults and train_search.sh: emb = hidden = 300,
+    # batch 256 (eval 256), bptt 35, lr 0.25 (sic), clip 10, dropouts 0.75/0.25/0.75/0.2/0,
+    # weight decay 5e-7, beta 1e-3; 1000 seed archs, 300 new per round; 200 epochs per round.
+    lm = LMConfig(
+        model=ModelConfig(300, 300, 0.75, 0.25, 0.75, 0.2, 0.0),
+        batch_size=256, eval_batch_size=256, lr=0.25, clip=10.0, weight_decay=5e-7,
+    )
+    return RNNSupernetConfig(lm=lm, steps_per_round=200 * (929_589 // (256 * 35)))
+
+
+@register_preset("rnn-supernet", "small")
+def _small_supernet() -> RNNSupernetConfig:
+    # The LM "small" preset's network and SGD settings (nao.train.lm).
+    lm = replace(lm_preset("small"), eval_batch_size=64)
+    return RNNSupernetConfig(lm=lm, share="node_input", seed_pool=40, new_per_round=20, pool_size=40,
+                             steps_per_round=300, score_tokens=16_384)
+
+
+@register_preset("rnn-supernet", "tiny")
+def _tiny_supernet() -> RNNSupernetConfig:
+    lm = LMConfig(
+        model=ModelConfig(16, 16, 0.1, 0.1, 0.1, 0.1),
+        batch_size=4, eval_batch_size=4, bptt=8, max_seq_len_delta=4, lr=5.0,
+    )
+    return RNNSupernetConfig(lm=lm, seed_pool=4, new_per_round=2, pool_size=4, steps_per_round=6, score_tokens=256)
 
 
 @dataclass

@@ -12,7 +12,7 @@ from collections.abc import Hashable, Sequence
 
 import numpy as np
 
-from nao.results import Result
+from nao.results import Objective, Result
 from nao.spaces.base import Architecture, SearchSpace
 
 
@@ -27,9 +27,9 @@ class Strategy(ABC):
     depend on how results are chunked into calls (a resumed run replays them in batches).
     """
 
-    #: The validation metric maximised; evaluators with another score (a supernet ranking by
-    #: loss, an LM's perplexity) set it on the instance.
-    objective: str = "val_acc"
+    #: The validation metric optimised and its direction. The :class:`~nao.study.Study` sets it
+    #: (it owns the objective); strategies rank only through :meth:`score`.
+    objective: Objective = Objective()
 
     def __init__(self, space: SearchSpace, seed: int = 0) -> None:
         self.space = space
@@ -50,7 +50,5 @@ class Strategy(ABC):
         return self.space.key(self.space.prune(arch))
 
     def score(self, result: Result) -> float:
-        """The value maximised by search (:attr:`objective`); failed results score ``-inf``."""
-        if not result.ok or self.objective not in result.metrics:
-            return float("-inf")
-        return float(result.metrics[self.objective])
+        """Higher is better: :attr:`objective`'s metric, negated when it is minimised; failed: ``-inf``."""
+        return self.objective.score(result)

@@ -34,7 +34,7 @@ import math
 import os
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -139,27 +139,29 @@ def _presets() -> dict[str, LMConfig]:
 PRESET_NAMES = ("paper", "small", "tiny")
 
 
-def preset(name: str, **overrides: Any) -> LMConfig:
-    """A named configuration (``paper``, ``small``, ``tiny``) with field overrides.
+def _register_presets() -> None:
+    from nao.presets import register_preset
 
-    Overrides of :class:`ModelConfig` fields (``hidden_size``, ``dropout_h``, ...) go to ``model``;
-    setting ``hidden_size`` alone also sets ``emb_size`` (the embeddings are tied).
+    for name in PRESET_NAMES:
+        register_preset("lm", name)(lambda name=name: _presets()[name])
+
+
+_register_presets()
+
+
+def preset(name: str, **overrides: Any) -> LMConfig:
+    """LM preset ``name`` (``paper``, ``small``, ``tiny``) from the one registry (:func:`nao.presets.preset`).
+
+    Overrides of :class:`ModelConfig` fields (``hidden_size``, ``dropout_h``, ...) may be given bare
+    (they go to ``model``); setting ``hidden_size`` alone also sets ``emb_size`` (the embeddings are tied).
     """
-    presets = _presets()
-    if name not in presets:
-        raise ConfigError(f"unknown LM preset {name!r}; choose one of {', '.join(presets)}")
-    cfg = presets[name]
+    from nao.presets import preset as registry_preset
+
     model_fields = {f.name for f in dataclasses.fields(ModelConfig)}
-    train_fields = {f.name for f in dataclasses.fields(LMConfig)}
-    m_over = {k: v for k, v in overrides.items() if k in model_fields and v is not None}
-    t_over = {k: v for k, v in overrides.items() if k in train_fields and k != "model"}
-    unknown = set(overrides) - model_fields - train_fields
-    if unknown:
-        raise ConfigError(f"unknown LM setting(s): {', '.join(sorted(unknown))}")
-    if "hidden_size" in m_over and "emb_size" not in m_over:
-        m_over["emb_size"] = m_over["hidden_size"]
-    model = replace(cfg.model, **m_over) if m_over else cfg.model
-    return replace(cfg, model=model, **t_over)
+    over = {(f"model.{k}" if k in model_fields else k): v for k, v in overrides.items() if v is not None}
+    if "model.hidden_size" in over and "model.emb_size" not in over:
+        over["model.emb_size"] = over["model.hidden_size"]
+    return registry_preset(f"lm/{name}", **over)
 
 
 def config_from_dict(d: dict[str, Any]) -> LMConfig:

@@ -19,7 +19,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from nao.data.augment import AugmentConfig
-from nao.errors import ConfigError
 from nao.nn.network import NetworkConfig
 from nao.train.classifier import TrainConfig
 
@@ -76,8 +75,17 @@ PRESETS: dict[str, Preset] = {
 
 
 def get_preset(name: str) -> Preset:
-    """The preset called ``name``; ConfigError lists the choices."""
-    try:
-        return PRESETS[name]
-    except KeyError:
-        raise ConfigError(f"unknown --preset {name!r}; choose one of: {', '.join(PRESETS)}") from None
+    """The training preset ``name`` from the one registry (:func:`nao.presets.preset`)."""
+    from nao.presets import preset
+
+    return preset(f"train/{name}")
+
+
+def _register() -> None:
+    from nao.presets import register_preset
+
+    for name, p in PRESETS.items():
+        register_preset("train", name)(lambda p=p: p)
+
+
+_register()

@@ -1,0 +1,183 @@
+"""Image data and retraining shared by the image search kinds (``supernet-cnn``, ``trained-cnn``).
+
+:func:`load_splits` makes the train / validation / test splits of a config's dataset (digits,
+CIFAR-10/100 or an image folder); :func:`train_architecture` trains one cell network from scratch;
+:func:`rerank` and :func:`final_training` are the end of every image search: the top candidates are
+trained briefly from scratch and compared on validation, and the winner is trained with the final
+settings on train + validation and tested once (the only time test images are read).
+
+>>> from nao.data.augment import AugmentConfig
+>>> NO_AUGMENT == AugmentConfig(crop_padding=0, flip=False, cutout=0)
+True
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from nao.data.augment import AugmentConfig
+from nao.data.cifar import ImageSet
+from nao.data.digits import ImageSplits, load_digits_splits
+from nao.errors import DataError
+from nao.evaluators.supernet import OutOfMemoryError
+from nao.nn.network import CellNetwork, CellSpec, NetworkConfig
+from nao.nn.supernet import check_image_size
+from nao.rundir import RunDir
+from nao.spaces.base import Architecture
+from nao.spaces.cells import ConvCellSpace
+from nao.train.checkpoint import CHECKPOINT_NAME, load_checkpoint
+from nao.train.classifier import TrainConfig, train_classifier
+
+DATASETS = ("digits", "cifar10")
+NO_AUGMENT = AugmentConfig(crop_padding=0, flip=False, cutout=0)
+CIFAR_AUGMENT = AugmentConfig(crop_padding=4, flip=True, cutout=0)
+
+
+def load_splits(cfg: Any) -> ImageSplits:
+    """The dataset of ``cfg`` split into train / validation / test (:class:`DataError` if impossible)."""
+    gen = torch.Generator().manual_seed(cfg.seed)
+    if cfg.dataset == "digits":
+        splits = load_digits_splits(cfg.seed, cfg.digits_fractions)
+        train, val, test = splits.train, splits.val, splits.test
+    else:
+        from nao.data.cifar import load_cifar, split_train_val
+        from nao.data.paths import data_root
+
+        data = load_cifar("cifar10", cfg.data_dir or data_root())
+        if not 0 < cfg.val_images < len(data.train):
+            raise DataError(
+                f"CIFAR-10 has {len(data.train)} training images: too few for a validation split of {cfg.val_images}"
+            )
+        train, val = split_train_val(data.train, cfg.val_images, gen)
+        test = data.test
+        splits = ImageSplits("cifar10", train, val, test, 10, CIFAR_AUGMENT, {"source": data.source})
+    train = _first(train, cfg.train_images, gen)
+    test = _first(test, cfg.test_images, gen)
+    if cfg.image_size:
+        from nao.data.cifar import downsample
+
+        train, val, test = (downsample(part, cfg.image_size) for part in (train, val, test))
+    for name, part in (("training", train), ("validation", val), ("test", test)):
+        if len(part) == 0:
+            raise DataError(f"the {name} split of {cfg.dataset} is empty; the dataset is too small for the requested split")
+    return replace(splits, train=train, val=val, test=test,
+                   info={**splits.info, "sizes": [len(train), len(val), len(test)]})
+
+
+def _first(data: ImageSet, n: int, gen: torch.Generator) -> ImageSet:
+    """A seeded random ``n`` of ``data`` (all of it for ``n <= 0``)."""
+    if n <= 0 or n >= len(data):
+        return data
+    return data.take(torch.randperm(len(data), generator=gen)[:n])
+
+
+def build_network(space: ConvCellSpace, arch: Architecture, net: NetworkConfig, num_classes: int,
+                  image_size: int, seed: int) -> CellNetwork:
+    """A stand-alone :class:`CellNetwork` for ``arch`` (checks the image can be reduced twice)."""
+    check_image_size(image_size)
+    normal, reduce = space.cells(arch)
+    net = replace(net, num_classes=num_classes, in_channels=3)
+    if net.auxiliary and image_size < 32:
+        net = replace(net, auxiliary=False)  # the auxiliary head assumes the 8x8 map of a 32x32 input
+    return CellNetwork(
+        CellSpec.from_nodes(normal, space.concat(normal)),
+        CellSpec.from_nodes(reduce, space.concat(reduce)),
+        net,
+        generator=torch.Generator().manual_seed(seed),
+    )
+
+
+def train_architecture(
+    space: ConvCellSpace, arch: Architecture, data: ImageSplits, net: NetworkConfig, train: TrainConfig,
+    runtime, train_set: ImageSet, evals: Mapping[str, ImageSet], seed: int, out_dir: Path | None = None,
+    quiet: bool = True, resume: bool = False, meta: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Train ``arch`` from scratch; a dict with ``status``, ``metrics``, ``seconds``, ``error``.
+
+    Out-of-memory on the device gives ``status="failed"`` instead of an exception. With ``out_dir``
+    the training is checkpointed each epoch (``meta`` stored with it) and ``resume`` continues it.
+    """
+    t0 = time.perf_counter()
+    augment = train.augment if data.augment is not None else NO_AUGMENT
+    cfg = replace(train, seed=seed, augment=augment, batch_size=min(train.batch_size, len(train_set)))
+    try:
+        model = build_network(space, arch, net, data.num_classes, data.image_size, seed)
+        result = train_classifier(model, train_set, evals, cfg, runtime, out_dir=out_dir, quiet=quiet, resume=resume,
+                                  meta=meta)
+    except OutOfMemoryError as e:
+        if runtime.device.type == "cuda":
+            torch.cuda.empty_cache()
+        return {"status": "failed", "metrics": {}, "seconds": time.perf_counter() - t0,
+                "error": f"out of memory: {str(e).splitlines()[0][:200] if str(e) else 'OutOfMemoryError'}"}
+    return {"status": result.status, "metrics": result.metrics, "seconds": result.seconds, "error": result.error}
+
+
+def join_sets(a: ImageSet, b: ImageSet) -> ImageSet:
+    """The examples of ``a`` followed by those of ``b``."""
+    return ImageSet(torch.cat([a.images, b.images]), torch.cat([a.labels, b.labels]))
+
+
+def rerank(cfg: Any, space: ConvCellSpace, data: ImageSplits, runtime, rundir: RunDir,
+            candidates: list[tuple[Architecture, float]], say: Callable[[str], None], quiet: bool,
+            resume: bool = False) -> list[dict]:
+    """Brief training from scratch of each candidate (train split -> validation); best first.
+
+    ``rerank.json`` is rewritten after each candidate; a resumed run keeps the ones it holds.
+    """
+    done = rundir.read_json("rerank.json", default=[]) if resume else []
+    reranked: list[dict] = []
+    for i, (arch, score) in enumerate(candidates):
+        if i < len(done) and done[i].get("arch") == space.format(arch):
+            r = done[i]
+            say(f"  rerank {i + 1}/{len(candidates)}: kept from rerank.json")
+        else:
+            r = train_architecture(space, arch, data, cfg.rerank_network, cfg.rerank_train, runtime, data.train,
+                                   {"val": data.val}, cfg.seed + i, quiet=quiet)
+            r = {"arch": space.format(arch), "tokens": list(arch.tokens), "supernet_val_acc": score, **r}
+            shown = f"val_acc {r['metrics']['val_acc']:.4f}" if r["status"] == "ok" else f"failed ({r['error']})"
+            say(f"  rerank {i + 1}/{len(candidates)}: supernet {score:.4f} -> {shown} ({r['seconds']:.0f}s)")
+        reranked.append(r)
+        rundir.write_json("rerank.json", reranked)
+    order = sorted((r for r in reranked if r["status"] == "ok"), key=lambda r: r["metrics"]["val_acc"], reverse=True)
+    if not order:
+        raise DataError(f"every reranked architecture failed to train; see {rundir.path / 'rerank.json'}")
+    return order
+
+
+def final_training(cfg: Any, space: ConvCellSpace, data: ImageSplits, runtime, rundir: RunDir, order: list[dict],
+           say: Callable[[str], None], quiet: bool, resume: bool = False) -> tuple[dict | None, dict]:
+    """Train the winner on train + validation and test it; fall back to the runner-up if it fails.
+
+    A resumed run continues ``final/checkpoint.pt`` when it holds the same architecture's training.
+    """
+    final: dict[str, Any] = {}
+    out = rundir.path / "final"
+    for rec in order:
+        arch = space.make(rec["tokens"])
+        shown = space.format(arch)
+        again = resume and (out / CHECKPOINT_NAME).exists() and _checkpoint_arch(out / CHECKPOINT_NAME) == shown
+        say(f"final training ({cfg.final_train.epochs} epochs, F={cfg.final_network.channels}, "
+            f"N={cfg.final_network.layers}) of {shown}" + (" (continuing final/checkpoint.pt)" if again else ""))
+        final = train_architecture(space, arch, data, cfg.final_network, cfg.final_train, runtime,
+                                   join_sets(data.train, data.val), {"test": data.test}, cfg.seed,
+                                   out_dir=out, quiet=quiet, resume=again, meta={"arch": shown, "space": space.name})
+        if final["status"] == "ok":
+            return rec, final
+        say(f"  final training failed ({final['error']}); trying the next candidate")
+    return None, final
+
+
+def _checkpoint_arch(path: Path) -> str | None:
+    """The architecture a training checkpoint belongs to (None if it does not say)."""
+    try:
+        return load_checkpoint(path).get("meta", {}).get("arch")
+    except DataError:
+        return None
+
+

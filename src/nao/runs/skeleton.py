@@ -1,0 +1,244 @@
+"""The run skeleton: every search kind is the same run, differing only in what it builds.
+
+A :class:`RunKind` builds the parts of one kind of search (space, evaluator, strategy, objective,
+executor); :func:`execute` does the rest, identically for every kind:
+
+1. ``kind.prepare()`` loads data and checks the configuration (every user error is raised here,
+   before a run directory exists);
+2. the run directory is created (``config.json``, ``manifest.json``) or, on resume, reopened and
+   its journal read back (``kind.resume_point`` for kinds with evaluator state, e.g. a supernet);
+3. a :class:`~nao.study.Study` runs with the journal, ``search.log`` (:class:`~nao.rundir.RunLog`,
+   with the Study's objective) and progress callbacks;
+4. ``best.json``, ``predictions.json`` (every strategy that predicts) and the kind's own search
+   files (``kind.after_search``) are written, even if the search is interrupted;
+5. ``kind.finish`` reranks / trains the winner where the kind has such a step;
+6. ``result.json`` gets the common fields (kind, objective, where scores came from, best, winner,
+   times) plus the kind's.
+
+>>> import tempfile
+>>> from nao.runs import make_kind
+>>> from nao.runs.tabular import synthetic_table
+>>> table = synthetic_table(tempfile.mkdtemp() + "/t.csv.gz")
+>>> kind = make_kind({"kind": "tabular", "benchmark": str(table), "strategy": "random", "budget": 10})
+>>> out = execute(kind, tempfile.mkdtemp() + "/run", say=lambda line: None)
+>>> out["n_evaluated"], out["kind"]
+(10, 'tabular')
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+from nao.errors import ConfigError
+from nao.evaluators.base import Evaluator
+from nao.executors import Executor, SequentialExecutor
+from nao.journal import Journal, read_journal_for_resume
+from nao.results import Objective, Result
+from nao.rundir import RunDir, RunLog
+from nao.spaces.base import SearchSpace
+from nao.strategies.base import Strategy
+from nao.study import Study
+
+log = logging.getLogger("nao.run")
+
+Say = Callable[[str], None]
+
+
+@dataclass
+class Search:
+    """What a kind builds for the Study."""
+
+    space: SearchSpace
+    evaluator: Evaluator
+    strategy: Strategy
+    objective: Objective
+    budget: int
+    executor: Executor = field(default_factory=SequentialExecutor)
+    #: Extra Study callbacks that must run before the journal-dependent ones (a supernet's observe).
+    callbacks: list[Callable[[Result], None]] = field(default_factory=list)
+
+
+@dataclass
+class RunContext:
+    """What :func:`execute` hands a kind's later hooks."""
+
+    rundir: RunDir
+    say: Say
+    resumed: bool
+    quiet: bool
+
+
+class RunKind(ABC):
+    """One kind of search. Subclasses set :attr:`name` and :attr:`scores_from` and implement
+    :meth:`prepare` and :meth:`build`; the other hooks have defaults.
+
+    Args:
+        config: the kind's resolved configuration dataclass (``to_dict`` goes to ``config.json``).
+    """
+
+    name: ClassVar[str]
+    #: The dataclass of the kind's configuration (``config.json`` is read back into it).
+    config_class: ClassVar[type]
+    #: Settings a resume may change (besides device and data location); everything else is fixed.
+    resumable_changes: ClassVar[tuple[str, ...]] = ("executor",)
+    #: Where search scores come from: ``table``, ``supernet`` or ``training`` (reports label it).
+    scores_from: ClassVar[str]
+
+    def __init__(self, config: Any) -> None:
+        self.config = config
+
+    def config_dict(self) -> dict[str, Any]:
+        """The resolved configuration written to ``config.json`` (``kind`` included)."""
+        return {**self.config.to_dict(), "kind": self.name}
+
+    @abstractmethod
+    def prepare(self) -> None:
+        """Load data and validate everything; raise :class:`~nao.errors.NaoError` on bad input."""
+
+    @abstractmethod
+    def build(self, ctx: RunContext) -> Search:
+        """The Study's parts (called once the run directory exists)."""
+
+    def resume_point(self, rundir: RunDir, search: Search) -> tuple[list[Result], list[str]]:
+        """Journaled results to replay and warnings for the log; kinds with evaluator state override."""
+        previous, notes = read_journal_for_resume(rundir.journal_path, search.space)
+        if len(previous) > search.budget:
+            raise ConfigError(f"--budget {search.budget} is below the {len(previous)} evaluations already "
+                              f"in {rundir.journal_path}")
+        return previous, notes
+
+    def exact_replay(self, saved: dict[str, Any] | None) -> bool:
+        """Whether a resume replays the journal through the strategy (the default) or hands it over
+        up front (runs whose evaluation order was not reproducible: parallel executors)."""
+        return True
+
+    def after_search(self, ctx: RunContext, search: Search, study: Study) -> None:  # noqa: B027 - optional hook
+        """Write the kind's search files (``supernet.json``...); called even after an interruption."""
+
+    def finish(self, ctx: RunContext, search: Search, study: Study) -> dict[str, Any]:
+        """Rerank / final training where the kind has them; returns extra ``result.json`` fields."""
+        return {}
+
+    def threads(self) -> AbstractContextManager:
+        """The CPU thread setting the whole run executes under (default: leave torch's as it is)."""
+        return nullcontext()
+
+    def is_finished(self, result: dict[str, Any]) -> bool:
+        """Whether a ``result.json`` marks a run that a resume has nothing left to do for."""
+        return False
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release what :meth:`prepare` or :meth:`build` acquired (executors, workers)."""
+
+
+def execute(kind: RunKind, out: str | Path, resume: bool = False, say: Say | None = None, quiet: bool = False,
+            tensorboard: bool = False, progress: Sequence[Callable[[Result], None]] = ()) -> dict[str, Any]:
+    """Run (or, with ``resume``, continue) ``kind`` in run directory ``out``; returns ``result.json``.
+
+    Args:
+        kind: the search to run (:func:`nao.runs.make_kind`).
+        out: the run directory: created (must not hold a run), or reopened with ``resume``.
+        resume: continue the interrupted run in ``out`` (its journal is replayed).
+        say: one human-readable line per stage (default: the ``nao.run`` logger).
+        quiet: silence per-epoch bars of training steps.
+        tensorboard: also write TensorBoard scalars to ``out/tensorboard``.
+        progress: extra Study callbacks (progress bars).
+    """
+    say = say or (lambda line: log.info("%s", line))
+    if resume:
+        done = RunDir.open(out).read_json("result.json")
+        if isinstance(done, dict) and kind.is_finished(done):
+            say(f"{out} is a finished run: winner {done.get('winner')}")
+            return done
+    try:
+        kind.prepare()
+        with kind.threads():
+            rundir = _open_rundir(kind, Path(out), resume)
+            ctx = RunContext(rundir, say, resume, quiet)
+            search = kind.build(ctx)
+            return _run(kind, ctx, search, tensorboard, progress)
+    finally:
+        kind.close()
+
+
+def _open_rundir(kind: RunKind, out: Path, resume: bool) -> RunDir:
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out}: exists and is not a directory")
+    if not resume:
+        return RunDir.create(out, kind.config_dict())
+    rundir = RunDir.open(out)
+    rundir.note_resume(kind.config_dict())
+    return rundir
+
+
+def _run(kind: RunKind, ctx: RunContext, search: Search, tensorboard: bool,
+         progress: Sequence[Callable[[Result], None]]) -> dict[str, Any]:
+    rundir, t0 = ctx.rundir, time.perf_counter()
+    previous, notes = kind.resume_point(rundir, search) if ctx.resumed else ([], [])
+    exact = kind.exact_replay(rundir.config() if ctx.resumed else None)
+    with RunLog(rundir, search.space, objective=search.objective, tensorboard=tensorboard, skip=previous) as runlog, \
+            Journal(rundir.journal_path, search.space) as journal:
+        for note in notes:  # now that search.log records them too
+            log.warning("%s", note)
+
+        outer = ctx.say
+
+        def say(line: str) -> None:  # every stage line goes to search.log too
+            runlog.info("%s", line)
+            outer(line)
+
+        ctx.say = say
+        runlog.info("%s: %s", "resumed" if previous else "started", _settings_line(kind.config_dict()))
+        if previous:
+            say(f"resuming {rundir.path}: replaying {len(previous)} journaled evaluations"
+                + ("" if exact else " (handed to the strategy up front: the run was not sequential)"))
+        study = Study(search.space, search.strategy, search.evaluator, search.executor, journal=journal,
+                      objective=search.objective, replay=previous if exact else (),
+                      callbacks=[*search.callbacks, runlog, *progress])
+        if previous and not exact:
+            study.tell(previous)  # recorded without journaling again, then told to the strategy
+        try:
+            study.run(search.budget)
+        finally:
+            rundir.write_best(study.best(), search.space, study.n_evaluated, search.objective)
+            rundir.write_predictions(search.strategy, search.space)
+            kind.after_search(ctx, search, study)
+        _warn_unreplayed(study, previous if exact else ())
+        search_s = time.perf_counter() - t0
+        best = study.best()
+        say(f"search done in {search_s:.0f}s: {study.n_evaluated} evaluated, best "
+            + (f"{search.objective.metric}={search.objective.value(best):.4f} {search.space.format(best.arch)}"
+               if best else "none"))
+        extra = kind.finish(ctx, search, study)
+        result = {
+            "kind": kind.name,
+            "objective": search.objective.to_dict(),
+            "scores_from": kind.scores_from,
+            "n_evaluated": study.n_evaluated,
+            "best": {"arch": search.space.format(best.arch), "metrics": best.metrics} if best else None,
+            "winner": search.space.format(best.arch) if best else None,
+            "search_s": search_s,
+            **extra,
+            "total_s": time.perf_counter() - t0,
+        }
+        rundir.write_json("result.json", result)
+    return result
+
+
+def _settings_line(config: dict[str, Any]) -> str:
+    return " ".join(f"{k}={v}" for k, v in sorted(config.items()) if v is not None and not isinstance(v, dict))
+
+
+def _warn_unreplayed(study: Study, previous: Sequence[Result]) -> None:
+    ids = {id(r) for r in previous}
+    used = sum(1 for r in study.history if id(r) in ids)
+    if used < len(previous):
+        log.warning("%d journaled evaluations were not proposed again by the resumed strategy; they stay in "
+                    "the journal but are not part of this search's history", len(previous) - used)
