@@ -153,6 +153,13 @@ class SearchSpace(ABC):
         """
         return arch
 
+    def path_encoding(self, arch: Architecture) -> np.ndarray | None:
+        """BANANAS' path encoding (White et al., 2021): a fixed-length 0/1 vector with one entry
+        per possible input-to-output path, named by the operations along it, set where ``arch``
+        has that path. ``None`` (the default) when the space defines none: users then fall back
+        to a one-hot encoding of the tokens."""
+        return None
+
     # -- text ----------------------------------------------------------------------------
     @abstractmethod
     def parse(self, text: str) -> Architecture:

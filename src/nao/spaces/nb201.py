@@ -88,6 +88,27 @@ class NB201Space(SearchSpace):
     def token_name(self, token: int) -> str:
         return NB201_OPS[token]
 
+    def path_encoding(self, arch: Architecture) -> np.ndarray:
+        """One entry per sequence of 1-3 live ops (4 + 16 + 64 = 84), set if some input-to-output
+        route carries exactly that sequence; a route through a ``none`` edge is no path.
+
+        >>> s = NB201Space()
+        >>> v = s.path_encoding(s.parse("|nor_conv_3x3~0|+|none~0|none~1|+|skip_connect~0|none~1|none~2|"))
+        >>> v.shape, int(v.sum())  # only the direct route 0->3 (skip) is a path
+        ((84,), 1)
+        """
+        self.check(arch)
+        live = self.vocab_size - 1  # op ids 1..4; 0 ("none") cuts the route
+        offsets = np.cumsum([0] + [live**k for k in range(1, 4)])  # start of each path length's block
+        vec = np.zeros(int(offsets[-1]))
+        for route in _PATHS:
+            ops = [arch.tokens[e] for e in route]
+            if 0 in ops:
+                continue
+            index = sum((op - 1) * live**j for j, op in enumerate(ops))  # base-`live` number of the sequence
+            vec[int(offsets[len(ops) - 1]) + index] = 1.0
+        return vec
+
     def prune(self, arch: Architecture) -> Architecture:
         """Set to ``none`` every edge whose target never reaches the output node or whose
         source never receives the input.
@@ -107,6 +128,25 @@ class NB201Space(SearchSpace):
                 return arch if tuple(tokens) == arch.tokens else Architecture(self.name, tuple(tokens))
             for i in dead:
                 tokens[i] = 0
+
+
+def _input_output_paths() -> tuple[tuple[int, ...], ...]:
+    """Every input-to-output path of the full cell as edge indices, input side first."""
+    paths: list[tuple[int, ...]] = []
+
+    def walk(node: int, prefix: tuple[int, ...]) -> None:
+        if node == 3:
+            paths.append(prefix)
+        for i, (dst, src) in enumerate(NB201_EDGES):
+            if src == node:
+                walk(dst, (*prefix, i))
+
+    walk(0, ())
+    return tuple(paths)
+
+
+# ((0, 2, 5), (0, 4), (1, 5), (3,)): the four routes through the cell, as edge indices.
+_PATHS = _input_output_paths()
 
 
 def _dead_edges(tokens: Sequence[int]) -> list[int]:
