@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import pickle
 
 import numpy as np
@@ -134,3 +135,35 @@ def test_from_splits_and_validation(space):
         TrainingEvaluator(space, _images(96, 1), _images(32, 2), network=NetworkConfig(num_classes=2), train_config=CFG)
     with pytest.raises(ConfigError, match="conv cell space"):
         TrainingEvaluator(get_space("nb201"), _images(96, 1), _images(32, 2))
+
+
+class _DiesAfterFirstEpochOnce(TrainingEvaluator):
+    """Its worker process exits right after the first epoch's checkpoint, the first time only."""
+
+    def _one(self, arch):
+        marker = self.checkpoint_root / "died"
+        if marker.exists():
+            return super()._one(arch)
+        marker.touch()
+        real = tr.train_classifier
+        # Patched in the worker process only, which is about to die anyway.
+        tr.train_classifier = lambda *a, **k: real(*a, **k, stop_after_epoch=lambda row: os._exit(3))
+        return super()._one(arch)
+
+
+def test_a_worker_killed_mid_candidate_is_retried_and_resumes(space, arch, tmp_path):
+    from nao.executors import ProcessExecutor
+
+    (whole,) = _evaluator(space).evaluate([arch])
+    ev = _DiesAfterFirstEpochOnce(space, _images(96, 1), _images(32, 2), network=NET, train_config=CFG,
+                                  checkpoint_root=tmp_path)
+    # fork: a spawned worker re-imports torch (seconds on a busy CI box); the evaluator is pickled either way.
+    ex = ProcessExecutor(workers=1, max_retries=1, start_method="fork", threads_per_worker=1)
+    try:
+        ex.submit(ev, [arch])
+        (r,) = ex.poll()
+    finally:
+        ex.close()
+    assert r.ok and r.info["attempts"] == 2 and r.metrics == whole.metrics
+    history = json.loads((ev.candidate_dir(arch) / "metrics.json").read_text())["history"]
+    assert [row["epoch"] for row in history] == [1, 2]
