@@ -57,7 +57,7 @@ def test_improve_candidates_are_valid_new_and_ranked(name):
     fit(model, archs, np.linspace(0, 1, len(archs)), np.random.default_rng(0), epochs=3)
     seen = {space.key(a) for a in archs}
     cands = improve_candidates([model], archs[:4], n_new=5, seen=seen)
-    assert len(cands) <= 5
+    assert 1 <= len(cands) <= 5  # a small space (nb201) may run out of new decodes before 5
     keys = [space.key(c.arch) for c in cands]
     assert len(set(keys)) == len(keys) and not set(keys) & seen
     assert all(space.is_valid(c.arch.tokens) for c in cands)
@@ -104,7 +104,7 @@ def test_decode_new_grows_step_until_enough():
     top = _sample(space, 3)
     seen: set = set()
     found = decode_new(model, top, n_new=2, seen=seen, steps=[1.0, 2.0, 3.0])
-    assert len(found) <= 2 and all(space.key(a) in seen for a, _ in found)
+    assert len(found) == 2 and all(space.key(a) in seen for a, _ in found)  # nothing seen: any decode is new
     assert step_sizes(1.0, 4.0) == [1.0, 2.0, 3.0, 4.0]
 
 
