@@ -167,3 +167,9 @@ def test_a_worker_killed_mid_candidate_is_retried_and_resumes(space, arch, tmp_p
     assert r.ok and r.info["attempts"] == 2 and r.metrics == whole.metrics
     history = json.loads((ev.candidate_dir(arch) / "metrics.json").read_text())["history"]
     assert [row["epoch"] for row in history] == [1, 2]
+
+
+def test_images_too_small_for_two_reductions_are_refused(space):
+    tiny = ImageSet(torch.zeros(32, 3, 2, 2, dtype=torch.uint8), torch.zeros(32, dtype=torch.long))
+    with pytest.raises(ConfigError, match="too small"):
+        TrainingEvaluator(space, tiny, tiny, network=NET, train_config=CFG)

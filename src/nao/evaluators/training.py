@@ -50,6 +50,7 @@ from nao.data.paths import data_root
 from nao.errors import ConfigError
 from nao.evaluators.base import Evaluator
 from nao.nn.network import NetworkConfig, build_network, count_parameters
+from nao.nn.supernet import check_image_size
 from nao.registry import EVALUATORS
 from nao.results import Result
 from nao.spaces.base import Architecture, SearchSpace
@@ -196,6 +197,10 @@ class TrainingEvaluator(Evaluator):
         if train_config.batch_size > len(train):
             raise ConfigError(f"training evaluator: batch size {train_config.batch_size} is larger than the "
                               f"{len(train)} training images")
+        image_size = int(train.images.shape[-1])
+        check_image_size(image_size)
+        if network.auxiliary and image_size < 32:
+            network = replace(network, auxiliary=False)  # the auxiliary head assumes the 8x8 map of a 32x32 input
         for name, part in (("train", train), ("val", val), ("test", test if report_test else None)):
             if part is not None:
                 _check_labels(name, part, network.num_classes)
