@@ -1,4 +1,4 @@
-"""``nao predict-eval`` on a tiny gzip table, and its one-line errors (exit 2)."""
+"""``nao predict-eval`` on the synthetic NB201 table (it must learn it), and its one-line errors (exit 2)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,6 @@ import pytest
 
 from nao.cli import main
 from nao.spaces import get_space
-
-FAST = ["--epochs", "3", "--ensemble", "1"]
 
 
 @pytest.fixture()
@@ -36,26 +34,29 @@ def tiny_table(tmp_path):
 @pytest.fixture()
 def fast_config(tmp_path):
     path = tmp_path / "ctrl.yaml"
-    path.write_text("embedding_size: 8\nhidden_size: 16\nmlp_layers: 1\nmlp_hidden_size: 16\n"
-                    "pretrain_archs: 50\npretrain_steps: 5\n")
+    path.write_text("embedding_size: 16\nhidden_size: 32\nmlp_layers: 1\nmlp_hidden_size: 32\n"
+                    "pretrain_archs: 0\npretrain_steps: 0\n")
     return path
 
 
-def test_predict_eval_prints_table_and_writes_json(tiny_table, fast_config, tmp_path, capsys):
+def test_predict_eval_learns_the_synthetic_table(synthetic_nb201, fast_config, tmp_path, capsys):
     out = tmp_path / "pe.json"
-    code = main(["-q", "predict-eval", "--benchmark", str(tiny_table), "--train-sizes", "10,20",
-                 "--test-size", "30", "--seeds", "2", "--config", str(fast_config), "--json", str(out), *FAST])
+    code = main(["-q", "predict-eval", "--benchmark", str(synthetic_nb201), "--train-sizes", "20,50",
+                 "--test-size", "100", "--seeds", "2", "--config", str(fast_config), "--json", str(out),
+                 "--epochs", "100", "--ensemble", "1"])
     assert code == 0
     text = capsys.readouterr().out
     assert "Kendall tau" in text and "recon exact" in text
     data = json.loads(out.read_text())
-    assert set(data) == {"10", "20"}
+    assert set(data) == {"20", "50"}
     for row in data.values():
         for metric in ("kendall_tau", "pairwise_acc", "recon_acc", "recon_token_acc"):
             assert set(row[metric]) == {"mean", "sem"}
             assert np.isfinite(row[metric]["mean"])
-        assert -1.0 <= row["kendall_tau"]["mean"] <= 1.0
-        assert 0.0 <= row["pairwise_acc"]["mean"] <= 1.0
+        # The table's accuracy is a sum of per-edge op gains: a predictor that learns anything ranks it
+        # well (tau about 0.6-0.7 with these settings; 0 is chance).
+        assert row["kendall_tau"]["mean"] > 0.3, row
+        assert row["pairwise_acc"]["mean"] > 0.65, row
 
 
 @pytest.mark.parametrize(
