@@ -62,3 +62,18 @@ def test_bad_files_are_named(tmp_path, content, compress, fragment):
 def test_missing_file(tmp_path):
     with pytest.raises(BenchmarkFileError, match="not found"):
         TabularBenchmark.load(tmp_path / "nope.csv.gz", get_space("nb201"))
+
+
+def test_synthetic_table_is_deterministic_and_structured(synthetic_nb201, tmp_path):
+    from fakes import synthetic_val_acc, write_synthetic_nb201
+
+    assert write_synthetic_nb201(tmp_path / "again.csv.gz").read_bytes() == synthetic_nb201.read_bytes()
+    space = get_space("nb201")
+    t = TabularBenchmark.load(synthetic_nb201, space)
+    assert len(t) == 15625 and set(t.metrics) == {"val_acc", "test_acc", "val_acc_12ep", "test_acc_12ep",
+                                                  "train_time_s", "params_m"}
+    best = t.archs[int(np.argmax(t.metrics["val_acc"]))]
+    assert space.format(best) == "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|"
+    formula = np.array([synthetic_val_acc(space, a) for a in t.archs]) / 100
+    assert np.abs(t.metrics["val_acc"] - formula).max() < 0.02  # the noise is small next to the structure
+    assert np.corrcoef(t.metrics["val_acc"], t.metrics["test_acc"])[0, 1] > 0.99
