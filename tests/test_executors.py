@@ -169,7 +169,7 @@ def test_cli_executor_flags_are_checked(nb201_path, tmp_path, capsys):
     assert main([*base, "--address", "auto", "--out", str(tmp_path / "a")]) == 2
     assert "--address applies to --executor ray, not sequential" in capsys.readouterr().err
     assert main(["search", "--executor", "processes", "-q"]) == 2  # the supernet default
-    assert "supernet evaluator runs in this process only" in capsys.readouterr().err
+    assert "in this process only" in capsys.readouterr().err
     assert main([*base, "--executor", "processes", "--workers", "2", "--out", str(tmp_path / "p")]) == 0
     assert len((tmp_path / "p" / "journal.jsonl").read_text().splitlines()) == 5
 
