@@ -10,9 +10,15 @@ import torch
 import nao.evaluators.rounds
 import nao.evaluators.supernet
 import nao.train.classifier
-import nao.ws
+import nao.runs
+import nao.runs.images as images
 from nao.cli import main
-from nao.ws import preset_config
+from nao.errors import ConfigError
+from nao.presets import preset, preset_names
+
+
+def preset_config(name: str, **overrides):
+    return preset(f"supernet-cnn/{name}", **overrides)
 
 
 @pytest.fixture(autouse=True)
@@ -28,11 +34,11 @@ def _one_thread():
 def test_no_arguments_runs_the_embedded_digits_default(monkeypatch, tmp_path):
     seen = {}
 
-    def fake_run(cfg, out, progress=None, on_result=None, quiet=True):
-        seen.update(cfg=cfg, out=out)
-        return {"final": {"test_acc": 0.5}, "winner": "w"}
+    def fake_run(kind, out, **kwargs):
+        seen.update(cfg=kind.config, out=out)
+        return {"best": {"arch": "w", "metrics": {}}, "final": {"test_acc": 0.5}, "winner": "w", "n_evaluated": 1}
 
-    monkeypatch.setattr(nao.ws, "run_ws_search", fake_run)
+    monkeypatch.setattr(nao.runs, "execute", fake_run)
     monkeypatch.chdir(tmp_path)
     assert main([]) == 0
     cfg = seen["cfg"]
@@ -42,7 +48,7 @@ def test_no_arguments_runs_the_embedded_digits_default(monkeypatch, tmp_path):
 
 
 def test_paper_preset_matches_the_official_search():
-    cfg = preset_config("paper", dataset="cifar10")
+    cfg = preset_config("paper")
     st = cfg.supernet_train
     assert (cfg.supernet.channels, cfg.supernet.layers) == (20, 3)
     assert (st.seed_pool, st.new_per_round, st.pool_size, st.epochs_per_round, st.total_epochs) == (600, 300, 600, 50, 200)
@@ -52,7 +58,7 @@ def test_paper_preset_matches_the_official_search():
 
 def test_smoke_search_end_to_end_and_oom_fallback(monkeypatch, tmp_path, capsys):
     # The winner's final training runs out of memory: the runner-up is trained instead.
-    real = nao.ws.train_classifier
+    real = images.train_classifier
     calls = []
 
     def flaky(model, train, evals, cfg, runtime, **kw):
@@ -61,7 +67,7 @@ def test_smoke_search_end_to_end_and_oom_fallback(monkeypatch, tmp_path, capsys)
             raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 1.00 GiB (fake)")
         return real(model, train, evals, cfg, runtime, **kw)
 
-    monkeypatch.setattr(nao.ws, "train_classifier", flaky)
+    monkeypatch.setattr(images, "train_classifier", flaky)
     out = tmp_path / "run"
     rc = main(["search", "--preset", "smoke", "--strategy", "random", "--seed", "1", "--out", str(out)])
     assert rc == 0
@@ -74,7 +80,7 @@ def test_smoke_search_end_to_end_and_oom_fallback(monkeypatch, tmp_path, capsys)
     assert len((out / "journal.jsonl").read_text().splitlines()) == 6  # the budget counts scored architectures
     rerank = json.loads((out / "rerank.json").read_text())
     result = json.loads((out / "result.json").read_text())
-    assert len(rerank) == 2 and result["n_scored"] == 6
+    assert len(rerank) == 2 and result["n_evaluated"] == 6
     assert 0.0 <= result["final"]["test_acc"] <= 1.0 and result["final"]["status"] == "ok"
     ranked = sorted(rerank, key=lambda r: r["metrics"]["val_acc"], reverse=True)
     assert result["winner"] == ranked[1]["arch"]  # the runner-up, after the fake OOM
@@ -82,22 +88,18 @@ def test_smoke_search_end_to_end_and_oom_fallback(monkeypatch, tmp_path, capsys)
     assert json.loads((out / "config.json").read_text())["preset"] == "smoke"
 
 
-def test_cifar10_smoke_on_a_subset(data_dir, tmp_path):
-    if not (data_dir / "cifar10" / "cifar-10-batches-bin").is_dir():
-        pytest.skip("CIFAR-10 binaries not available")
+def test_cifar10_smoke_on_a_subset(cifar_dir, tmp_path):
     out = tmp_path / "c"
-    rc = main(["search", "--evaluator", "supernet", "--dataset", "cifar10", "--data-dir", str(data_dir / "cifar10"),
+    rc = main(["search", "--evaluator", "supernet", "--dataset", "cifar10", "--data-dir", str(cifar_dir),
                "--device", "cpu", "--preset", "smoke", "--strategy", "random", "--subset", "128", "--out", str(out), "-q"])
     assert rc == 0
     result = json.loads((out / "result.json").read_text())
     assert result["dataset"] == "cifar10" and result["sizes"] == [128, 128, 128]
 
 
-def test_cpu_preset_searches_shrunk_cifar10(data_dir):
-    if not (data_dir / "cifar10" / "cifar-10-batches-bin").is_dir():
-        pytest.skip("CIFAR-10 binaries not available")
-    cfg = preset_config("cpu", data_dir=str(data_dir / "cifar10"), train_images=300, test_images=200)
-    data = nao.ws.load_splits(cfg)
+def test_cpu_preset_searches_shrunk_cifar10(cifar_dir):
+    cfg = preset_config("cpu", data_dir=str(cifar_dir), train_images=300, test_images=200)
+    data = images.load_splits(cfg)
     assert cfg.dataset == "cifar10" and data.sizes() == (300, 2000, 200)
     assert data.image_size == 16 and data.train.images.dtype == torch.uint8
     # Area averaging keeps the mean brightness (up to rounding).
@@ -129,16 +131,16 @@ def test_bad_input_exits_2_without_a_run_directory(tmp_path, capsys, argv, fragm
 
 def test_train_architecture_reports_oom_as_failed(monkeypatch):
     cfg = preset_config("smoke")
-    data = nao.ws.load_splits(cfg)
-    space = nao.ws.get_space("nao-ws")
+    data = images.load_splits(cfg)
+    space = __import__("nao.spaces").spaces.get_space("nao-ws")
     arch = space.sample(__import__("numpy").random.default_rng(0))
 
     def oom(*a, **k):
         raise torch.OutOfMemoryError("CUDA out of memory (fake)")
 
-    monkeypatch.setattr(nao.ws, "train_classifier", oom)
-    r = nao.ws.train_architecture(space, arch, data, cfg.rerank_network, cfg.rerank_train,
-                                  nao.ws.make_runtime("cpu"), data.train, {"val": data.val}, seed=0)
+    monkeypatch.setattr(images, "train_classifier", oom)
+    r = images.train_architecture(space, arch, data, cfg.rerank_network, cfg.rerank_train,
+                                  nao.train.classifier.make_runtime("cpu"), data.train, {"val": data.val}, seed=0)
     assert r["status"] == "failed" and "out of memory" in r["error"]
 
 
@@ -148,7 +150,8 @@ def test_presets_build_the_nao_strategy(name, dataset):
     from nao.spaces import get_space
     from nao.strategies import make_strategy
 
-    cfg = preset_config(name, dataset=dataset)
+    cfg = preset_config(name)
+    assert cfg.dataset == dataset
     st = cfg.supernet_train
     strategy = make_strategy("nao", get_space(cfg.space), seed=0, seed_archs=st.seed_pool,
                              per_round=st.new_per_round, **cfg.nao_options)
@@ -170,9 +173,11 @@ def test_supernet_score_loss_ranks_and_searches_by_minus_loss(tmp_path):
 
 @pytest.mark.parametrize("flag, want", [(None, "loss"), ("acc", "acc"), ("loss", "loss")])
 def test_cpu_preset_ranks_by_loss_unless_told(flag, want):
-    import argparse
+    from nao.cli import build_parser
+    from nao.cli.search import resolve_config
 
-    cfg = nao.ws.ws_config_from_args(argparse.Namespace(preset="cpu", supernet_score=flag))
+    args = build_parser().parse_args(["search", "cnn", "--preset", "cpu", *(["--supernet-score", flag] if flag else [])])
+    cfg = resolve_config("supernet-cnn", args)
     assert cfg.supernet_train.score == want
     assert preset_config("paper").supernet_train.score == "acc"  # the official protocol stays as it was
 
@@ -180,7 +185,7 @@ def test_cpu_preset_ranks_by_loss_unless_told(flag, want):
 def test_supernet_score_must_be_known():
     from nao.evaluators.supernet import SupernetTrainConfig
 
-    with pytest.raises(nao.ws.ConfigError, match="score must be one of acc, loss"):
+    with pytest.raises(ConfigError, match="score must be one of acc, loss"):
         SupernetTrainConfig(score="ppl").check()
 
 
@@ -266,7 +271,7 @@ def test_ws_search_killed_at_every_stage_resumes_to_the_uninterrupted_result(uni
                 nao.evaluators.rounds, "save_checkpoint", 2)
     assert len((run / "journal.jsonl").read_text().splitlines()) == 6
     # 2. In the second rerank; 3. right after the final training's checkpoint.
-    _killed_run(monkeypatch, resume, nao.ws, "train_classifier", 2)
+    _killed_run(monkeypatch, resume, images, "train_classifier", 2)
     assert len(json.loads((run / "rerank.json").read_text())) == 1
     _killed_run(monkeypatch, resume, nao.train.classifier, "_write_metrics", 1)
     assert not (run / "result.json").exists()
@@ -285,11 +290,12 @@ def test_ws_resume_refuses_flags_that_change_the_run(tmp_path, capsys):
     run = tmp_path / "run"
     (run).mkdir()
     cfg = preset_config("smoke", budget=8, seed=1)
-    (run / "config.json").write_text(json.dumps(cfg.to_dict()))
-    for flags, fragment in [(["--budget", "10"], "--budget 10 conflicts with the run's budget 8"),
-                            (["--seed", "2"], "--seed 2 conflicts with the run's seed 1"),
-                            (["--supernet-score", "loss"], "--supernet-score loss conflicts with the run's supernet_score acc"),
-                            (["--executor", "processes"], "--executor processes: the supernet evaluator runs in this process only"),
+    (run / "config.json").write_text(json.dumps({**cfg.to_dict(), "kind": "supernet-cnn"}))
+    for flags, fragment in [(["--budget", "10"], "budget 10 conflicts with the run's 8"),
+                            (["--seed", "2"], "seed 2 conflicts with the run's 1"),
+                            (["--supernet-score", "loss"], "supernet_train.score 'loss' conflicts with the run's 'acc'"),
+                            (["--executor", "processes"], "a supernet-cnn search evaluates in this process only"),
+                            (["--set", "top_k=9"], "top_k 9 conflicts with the run's 2"),
                             (["--out", str(tmp_path / "elsewhere")], "conflicts; a resumed run continues in its own directory")]:
         assert main(["search", "--resume", str(run), "-q", *flags]) == 2
         err = capsys.readouterr().err
@@ -300,8 +306,8 @@ def test_ws_resume_refuses_flags_that_change_the_run(tmp_path, capsys):
 def test_ws_config_survives_its_json_form():
     from dataclasses import replace
 
-    for name in nao.ws.PRESETS:
+    for name in preset_names("supernet-cnn"):
         cfg = preset_config(name)
-        back = nao.ws.WSConfig.from_dict(json.loads(json.dumps(cfg.to_dict())))
+        back = nao.runs.make_kind({**json.loads(json.dumps(cfg.to_dict())), "kind": "supernet-cnn"}).config
         # nao_options' ControllerConfig comes back as the dict the nao strategy also accepts.
         assert replace(back, nao_options=cfg.nao_options) == cfg and back.to_dict() == cfg.to_dict(), name

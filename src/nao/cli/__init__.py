@@ -59,6 +59,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not argv:
         argv = ["search"]  # `nao` alone runs the embedded default search
     parser = build_parser()
+    try:
+        from nao.cli.search import normalise_argv  # the short forms of `nao search` name their task
+
+        argv = normalise_argv(argv)
+    except NaoError as e:
+        print(f"nao search: error: {e}", file=sys.stderr)
+        return 2
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO,

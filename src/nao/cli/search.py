@@ -1,294 +1,344 @@
-"""``nao search``: run a search and write a run directory.
+"""``nao search``: parse flags into a run config and call :func:`nao.runs.execute`. No search logic here.
 
-    nao search --space nb201 --benchmark FILE --strategy nao --budget 100 --seed 0 --out DIR
-    nao search --resume DIR                       # continue an interrupted run where it stopped
-    nao search ... --executor ray --address auto  # evaluate in parallel (also: --executor processes)
+    nao search                                        # cnn: NAO-WS on the embedded digits (preset digits)
+    nao search tabular --benchmark FILE --strategy nao --budget 100 --out DIR
+    nao search cnn --preset cpu                       # NAO-WS on 16x16 CIFAR-10
+    nao search cnn --evaluator training --preset smoke   # NAO training every candidate
+    nao search ptb [--evaluator training]             # recurrent cells on Penn Treebank
+    nao search --resume DIR                           # continue an interrupted run of any kind
+
+Short forms keep working: ``nao search --benchmark F`` is ``tabular``, ``--task ptb`` is ``ptb``.
+A flag that does not apply to what runs is an error (exit 2), never silently ignored.
 """
 
 from __future__ import annotations
 
 import argparse
-import logging
-import os
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from tqdm import tqdm
-
 from nao.errors import ConfigError
-from nao.evaluators.base import Evaluator
-from nao.evaluators.tabular import TabularEvaluator
-from nao.executors import Executor, make_executor
-from nao.journal import Journal, read_journal_for_resume
 from nao.results import Result
-from nao.rundir import RunDir, RunLog, check_tensorboard, refuse_changed_flags
-from nao.spaces import get_space
-from nao.strategies import make_strategy
-from nao.study import Study
 
-log = logging.getLogger("nao.search")
+TASKS = ("tabular", "cnn", "ptb")
+#: (task, evaluator) -> run kind.
+_KINDS = {("tabular", "tabular"): "tabular", ("cnn", "supernet"): "supernet-cnn", ("cnn", "training"): "trained-cnn",
+          ("ptb", "supernet"): "supernet-rnn", ("ptb", "training"): "trained-rnn"}
+_TASK_OF_KIND = {kind: task for (task, _), kind in _KINDS.items()}
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("search", help="search for an architecture (default: NAO-WS on the digits dataset)")
-    p.add_argument("--space", default=None, help="search space (default: nb201 with --benchmark, else nao-ws)")
-    # --strategy and --seed default to None (resolved in run) so --resume can tell a flag given from one left out.
-    p.add_argument("--strategy", default=None, help="search strategy: nao, local, rea, random (default: nao)")
-    p.add_argument("--evaluator", default=None, choices=["tabular", "supernet"],
-                   help="how architectures are scored (default: tabular with --benchmark, else supernet)")
-    p.add_argument("--benchmark", default=None, help="benchmark table for --evaluator tabular (.csv.gz)")
-    p.add_argument("--budget", type=int, default=None,
-                   help="unique architectures to evaluate (default: 100 tabular; the preset's for supernet)")
-    p.add_argument("--seed", type=int, default=None, help="random seed (default: 0)")
-    p.add_argument("--out", default=None, help="run directory (default: runs/search-<time>)")
-    ws = p.add_argument_group("supernet (NAO-WS) search")
-    ws.add_argument("--dataset", default=None, choices=["digits", "cifar10"], help="dataset (default: the preset's; digits, embedded, without a preset)")
-    ws.add_argument("--data-dir", default=None, help="where CIFAR-10 lives (default: $NAO_DATA or ../shared/data)")
-    ws.add_argument("--device", default=None, help="cpu, cuda, cuda:N or auto (default: cpu)")
-    ws.add_argument("--preset", default=None, help="digits, cpu (16x16 CIFAR-10 subset, ~25 min on 2 cores), smoke, short, paper "
-                         "(default: digits; short for --dataset cifar10)")
-    ws.add_argument("--subset", type=int, default=None, help="use only this many training images (smoke runs)")
-    ws.add_argument("--supernet-score", default=None, choices=["acc", "loss"],
-                    help="rank the supernet's pool by validation accuracy (official) or minus validation loss "
-                         "(default: the preset's)")
-    ws.add_argument("--image-size", type=int, default=None,
-                    help="shrink images to this side by area averaging, a divisor of 32 for CIFAR (default: the preset's)")
-    _add_run_flags(p)
-    p.add_argument("--task", choices=["cnn", "ptb"], default="cnn",
-                   help="cnn: image cells (default); ptb: recurrent cells on Penn Treebank (NAO-WS-RNN)")
-    from nao.cli.lm import add_lm_search_args  # PTB flags; ones this parser already has are reused
+    p = sub.add_parser("search", help="search for an architecture (default: NAO-WS on the digits dataset)",
+                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    tasks = p.add_subparsers(dest="task", metavar="{tabular,cnn,ptb}", parser_class=type(p))
+    _tabular(tasks.add_parser("tabular", help="search a benchmark table (NAS-Bench-201 format)"))
+    _cnn(tasks.add_parser("cnn", help="image cells: NAO-WS supernet (default) or training every candidate"))
+    _ptb(tasks.add_parser("ptb", help="recurrent cells on Penn Treebank: supernet (default) or training"))
 
-    add_lm_search_args(p)
+
+def _common(p: argparse.ArgumentParser, strategies_help: str) -> None:
+    g = p.add_argument_group("search")
+    g.add_argument("--space", default=None, help="search space (default: the preset's)")
+    g.add_argument("--strategy", default=None, help=strategies_help)
+    g.add_argument("--budget", type=int, default=None, help="unique architectures to evaluate (default: the preset's)")
+    g.add_argument("--seed", type=int, default=None, help="random seed (default: 0)")
+    g.add_argument("--out", default=None, help="run directory (default: runs/search-<time>)")
+    g.add_argument("--resume", metavar="DIR", default=None,
+                   help="continue the run in DIR (its config.json decides every setting a resume may not change)")
+    g.add_argument("--config", metavar="FILE", default=None, help="YAML file of settings on top of the preset")
+    g.add_argument("--set", metavar="KEY=VALUE", action="append", default=[], dest="settings",
+                   help="one setting on top of preset and --config, dotted (e.g. supernet_train.lr=0.05); repeatable")
+    g.add_argument("--tensorboard", action="store_true", help="also write TensorBoard scalars to DIR/tensorboard")
+    # -q/-v after the task too; SUPPRESS keeps the top-level value unless given here.
+    p.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS, help="no progress lines")
+    p.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="debug logging")
     p.set_defaults(func=run)
 
 
-def _add_run_flags(p: argparse.ArgumentParser) -> None:
-    """Flags of the run itself: resume, executor, logging. None means 'not given' (see resume_config)."""
-    g = p.add_argument_group("runs: resume, executors, logging")
-    g.add_argument("--resume", metavar="DIR", default=None,
-                   help="continue the run in DIR (its config.json decides every search flag)")
+def _executor_flags(p: argparse.ArgumentParser, note: str = "") -> None:
+    g = p.add_argument_group("executors" + note)
     g.add_argument("--executor", default=None, choices=["sequential", "processes", "ray"],
                    help="where evaluations run (default: sequential, in this process)")
     g.add_argument("--workers", type=int, default=None, help="--executor processes: worker processes (default: cores)")
-    g.add_argument("--address", default=None, help="--executor ray: cluster address, host:port or auto (default: start a local one)")
-    g.add_argument("--cpus-per-eval", type=float, default=None, help="--executor ray: CPUs per evaluation (default: 1)")
-    g.add_argument("--gpus-per-eval", type=float, default=None, help="--executor ray: GPUs per evaluation (default: 0)")
+    g.add_argument("--address", default=None, help="--executor ray: cluster address, host:port or auto")
+    g.add_argument("--cpus-per-eval", type=float, default=None, help="--executor ray: CPUs per evaluation (default 1)")
+    g.add_argument("--gpus-per-eval", type=float, default=None, help="--executor ray: GPUs per evaluation (default 0)")
     g.add_argument("--max-retries", type=int, default=None,
                    help="restarts of an evaluation whose worker died, then it is recorded as failed (default: 2)")
-    g.add_argument("--tensorboard", action="store_true", help="also write TensorBoard scalars to DIR/tensorboard")
 
 
-# Flags that define what a run computes: --resume refuses values that differ from the run's.
-SEARCH_KEYS = ("space", "strategy", "evaluator", "benchmark", "seed")
-# Flags that may change when a run is resumed: how far it goes and where it runs.
-EXECUTOR_KEYS = ("workers", "address", "cpus_per_eval", "gpus_per_eval", "max_retries")
-RUNTIME_KEYS = ("budget", "executor", *EXECUTOR_KEYS)
-# Which executor each executor-specific flag applies to.
-_EXECUTOR_FLAGS = {"workers": ("processes",), "address": ("ray",), "cpus_per_eval": ("ray",),
-                   "gpus_per_eval": ("ray",), "max_retries": ("processes", "ray")}
+def _tabular(p: argparse.ArgumentParser) -> None:
+    _common(p, "nao (default), bananas, local, rea, random")
+    p.add_argument("--benchmark", default=None, help="benchmark table (.csv.gz); required for a new run")
+    p.add_argument("--objective", default=None, help="validation column optimised (default val_acc; e.g. val_acc_12ep)")
+    _executor_flags(p)
 
 
-def config_from_args(args: argparse.Namespace) -> dict[str, Any]:
-    """The run's configuration: every search flag, resolved."""
-    config = {k: getattr(args, k, None) for k in (*SEARCH_KEYS, *RUNTIME_KEYS)}
-    if config["benchmark"]:
-        config["benchmark"] = str(Path(config["benchmark"]).resolve())  # resumable from any directory
-    config["executor"] = config["executor"] or "sequential"
-    return config
+def _device_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--evaluator", default=None, choices=["supernet", "training"],
+                   help="supernet: weight sharing (NAO-WS, default); training: train every candidate (NAO)")
+    p.add_argument("--preset", default=None, help="settings bundle (see the README's tables)")
+    p.add_argument("--data-dir", default=None, help="where the data lives (default: $NAO_DATA or ../shared/data)")
+    p.add_argument("--device", default=None, help="cpu, cuda, cuda:N or auto (default: cpu)")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: the preset's)")
 
 
-def build_evaluator(config: dict[str, Any], space):
-    if config["evaluator"] == "tabular":
-        if not config.get("benchmark"):
-            raise ConfigError("--evaluator tabular needs --benchmark FILE (a .csv.gz table)")
-        return TabularEvaluator(space, Path(config["benchmark"]))
-    raise ConfigError(f"--evaluator {config['evaluator']!r} is not available; choose: tabular")
+def _cnn(p: argparse.ArgumentParser) -> None:
+    _common(p, "nao (default), random, rea, local")
+    _device_flags(p)
+    p.add_argument("--dataset", default=None, choices=["digits", "cifar10", "cifar100", "folder"],
+                   help="digits (embedded), cifar10/100 (binary files) or folder (--data-dir: one sub-folder per class)")
+    p.add_argument("--subset", type=int, default=None, help="use only this many training images")
+    p.add_argument("--image-size", type=int, default=None, help="resize images to this side (default: the preset's)")
+    p.add_argument("--supernet-score", default=None, choices=["acc", "loss"],
+                   help="--evaluator supernet: rank the pool by validation accuracy or loss (default: the preset's)")
+    _executor_flags(p, " (--evaluator training)")
 
 
-def check_budget(budget: int, space, evaluator) -> None:
-    """Reject a budget the space (or the benchmark table) cannot fill, before any work."""
-    if budget < 1:
-        raise ConfigError(f"--budget must be at least 1, got {budget}")
-    size = space.size()
-    if size is not None and budget > size:
-        raise ConfigError(f"--budget {budget} exceeds the {size} architectures in space {space.name!r}")
-    table = getattr(evaluator, "table", None)
-    if table is not None and budget > len(table):
-        raise ConfigError(f"--budget {budget} exceeds the {len(table)} architectures in {table.path}")
+def _ptb(p: argparse.ArgumentParser) -> None:
+    _common(p, "nao (default), random, rea, local")
+    _device_flags(p)
+    g = p.add_argument_group("rnn supernet (--evaluator supernet)")
+    g.add_argument("--hidden-size", type=int, default=None, help="supernet embedding = hidden width")
+    g.add_argument("--share", choices=["node_input_act", "node_input"], default=None, help="weight blocks per (node, input[, act])")
+    g.add_argument("--seed-pool", type=int, default=None, help="architectures in the first round")
+    g.add_argument("--new-per-round", type=int, default=None, help="architectures each later round adds")
+    g.add_argument("--pool-size", type=int, default=None, help="architectures trained on per round")
+    g.add_argument("--steps-per-round", type=int, default=None, help="supernet mini-batches per round")
+    g.add_argument("--score-tokens", type=int, default=None, help="validation tokens each architecture is scored on")
+    _executor_flags(p, " (--evaluator training)")
 
 
-def run(args: argparse.Namespace) -> int:
-    if args.task == "ptb":
-        from nao.cli.lm import resume_lm_search, run_lm_search
+# -- argv short forms -----------------------------------------------------------------------------
+def normalise_argv(argv: Sequence[str]) -> list[str]:
+    """``search`` argv with the task made explicit: ``--benchmark`` -> tabular, ``--task ptb`` -> ptb,
+    ``--resume DIR`` -> the run's own task, otherwise cnn (the embedded default)."""
+    argv = list(argv)
+    if not argv or argv[0] != "search" or (len(argv) > 1 and argv[1] in (*TASKS, "-h", "--help")):
+        return argv
+    rest = argv[1:]
+    task = None
+    if "--task" in rest:
+        i = rest.index("--task")
+        if i + 1 >= len(rest) or rest[i + 1] not in ("cnn", "ptb"):
+            raise ConfigError("--task: choose cnn or ptb")
+        task = rest[i + 1]
+        del rest[i:i + 2]
+    resume = _flag_value(rest, "--resume")
+    if resume is not None:
+        from nao.rundir import RunDir
 
-        if args.resume:
-            return resume_lm_search(args)
-
-        return run_lm_search(args)
-    if args.resume:
-        return resume(args)
-    if (args.evaluator or ("tabular" if args.benchmark else "supernet")) == "supernet":
-        from nao.ws import search_from_args  # NAO-WS: supernet rounds, rerank, final training
-
-        _refuse_run_flags_for_supernet(args)
-
-        return search_from_args(args)
-    args.evaluator, args.space = "tabular", args.space or "nb201"
-    args.budget = 100 if args.budget is None else args.budget
-    args.strategy = args.strategy or "nao"
-    args.seed = 0 if args.seed is None else args.seed
-    return run_study(config_from_args(args), args)
-
-
-def _refuse_run_flags_for_supernet(args: argparse.Namespace) -> None:
-    # One supernet's shared weights live in this process: spreading its evaluations over workers
-    # would train separate copies. Say so instead of silently ignoring the flag.
-    for key in ("executor", *EXECUTOR_KEYS):
-        value = getattr(args, key, None)
-        if value is not None and not (key == "executor" and value == "sequential"):
-            raise ConfigError(f"--{key.replace('_', '-')} {value}: the supernet evaluator runs in this process only")
+        saved_task = _task_of(RunDir.open(resume).config(), resume)
+        if task is not None and task != saved_task:
+            raise ConfigError(f"--task {task}: the run in {resume} is a {saved_task} search")
+        task = saved_task
+    if task is None:
+        task = "tabular" if _flag_value(rest, "--benchmark") is not None else "cnn"
+    return ["search", task, *rest]
 
 
-def resume(args: argparse.Namespace) -> int:
-    """``--resume DIR``: rebuild the run from its config, replay its journal, continue."""
-    rundir = RunDir.open(args.resume)  # ConfigError (exit 2) if DIR is not a run
-    saved = rundir.config()
-    if saved.get("task") == "ptb":
-        from nao.cli.lm import resume_lm_search  # NAO-WS-RNN: replay + supernet checkpoint
-
-        return resume_lm_search(args)
-    if "supernet" in saved:
-        from nao.ws import resume_from_args  # NAO-WS: replay, supernet checkpoint, kept reranks
-
-        _refuse_run_flags_for_supernet(args)
-        return resume_from_args(args)
-    config = resume_config(args, saved, args.resume)
-    # Replaying re-asks the strategy and answers from the journal: exact only when the run was, and
-    # stays, sequential. Otherwise the journal is handed to the strategy as known results up front.
-    exact = saved.get("executor", "sequential") == "sequential" and config["executor"] == "sequential"
-    return run_study(config, args, rundir=rundir, exact_replay=exact)
+def _flag_value(argv: list[str], flag: str) -> str | None:
+    for i, a in enumerate(argv):
+        if a == flag and i + 1 < len(argv):
+            return argv[i + 1]
+        if a.startswith(flag + "="):
+            return a.split("=", 1)[1]
+    return None
 
 
-def resume_config(args: argparse.Namespace, saved: dict[str, Any], where: str) -> dict[str, Any]:
-    """The resumed run's config: ``saved``, with runtime flags overridden; conflicting search flags raise."""
-    missing = [k for k in SEARCH_KEYS if k not in saved]
-    if missing or "budget" not in saved:
-        raise ConfigError(f"--resume {where}: config.json lacks {', '.join(missing or ['budget'])}; not a nao search run")
-    given = {k: getattr(args, k, None) for k in SEARCH_KEYS}
-    if given["benchmark"] is not None and saved["benchmark"] is not None:
-        given["benchmark"] = str(Path(given["benchmark"]).resolve())  # the run stores it resolved
-    refuse_changed_flags(where, given, saved, args.out)
-    config = dict(saved)
-    if args.executor is not None and args.executor != saved.get("executor", "sequential"):
-        config.update({k: None for k in EXECUTOR_KEYS})  # another executor: the old one's options don't apply
-    for k in RUNTIME_KEYS:
-        if getattr(args, k, None) is not None:
-            config[k] = getattr(args, k)
-    config["executor"] = config.get("executor") or "sequential"
-    return config
+def _task_of(saved: dict[str, Any], where: str) -> str:
+    kind = saved.get("kind")
+    if kind not in _TASK_OF_KIND:
+        raise ConfigError(f"--resume {where}: config.json names no run kind (a run of an older nao, or not a "
+                          f"nao search run)")
+    return _TASK_OF_KIND[kind]
 
 
-def build_executor(config: dict[str, Any]) -> Executor:
-    """The configured executor; flags meant for another executor are refused by name."""
-    name = config.get("executor") or "sequential"
-    for key, owners in _EXECUTOR_FLAGS.items():
-        if config.get(key) is not None and name not in owners:
-            raise ConfigError(f"--{key.replace('_', '-')} applies to --executor {' or '.join(owners)}, not {name}")
-    return make_executor(name, **{k: config.get(k) for k, owners in _EXECUTOR_FLAGS.items() if name in owners})
+# -- flags -> config ------------------------------------------------------------------------------
+_EXECUTOR_KEYS = ("executor", "workers", "address", "cpus_per_eval", "gpus_per_eval", "max_retries")
+_SUPERNET_ONLY = {"supernet_score", "hidden_size", "share", "seed_pool", "new_per_round", "pool_size",
+                  "steps_per_round", "score_tokens"}
+#: flag -> dotted config key, per kind (flags absent from a kind's table are refused for it).
+_FLAG_KEYS: dict[str, dict[str, str]] = {
+    "tabular": {"space": "space", "strategy": "strategy", "budget": "budget", "seed": "seed",
+                "benchmark": "benchmark", "objective": "objective"},
+    "supernet-cnn": {"space": "space", "strategy": "strategy", "budget": "budget", "seed": "seed",
+                     "dataset": "dataset", "data_dir": "data_dir", "device": "device", "threads": "threads",
+                     "subset": "train_images", "image_size": "image_size", "supernet_score": "supernet_train.score"},
+    "supernet-rnn": {"space": "space", "strategy": "strategy", "budget": "budget", "seed": "seed",
+                     "data_dir": "data_dir", "device": "device", "threads": "threads",
+                     "hidden_size": "supernet.lm.model.hidden_size", "share": "supernet.share",
+                     "seed_pool": "supernet.seed_pool", "new_per_round": "supernet.new_per_round",
+                     "pool_size": "supernet.pool_size", "steps_per_round": "supernet.steps_per_round",
+                     "score_tokens": "supernet.score_tokens"},
+    "trained-cnn": {"space": "space", "strategy": "strategy", "budget": "budget", "seed": "seed",
+                    "dataset": "dataset", "data_dir": "data_dir", "device": "device", "threads": "threads",
+                    "subset": "train_images", "image_size": "image_size"},
+    "trained-rnn": {"space": "space", "strategy": "strategy", "budget": "budget", "seed": "seed",
+                    "data_dir": "data_dir", "device": "device", "threads": "threads"},
+}
+_EXECUTOR_KINDS = ("tabular", "trained-cnn", "trained-rnn")
 
 
-class SlowedEvaluator(Evaluator):
-    """Test hook: sleeps before each batch. Set ``NAO_TEST_EVAL_DELAY_S`` so a test can kill a run midway."""
-
-    def __init__(self, inner: Evaluator, delay_s: float) -> None:
-        self.inner, self.space, self.delay_s = inner, inner.space, delay_s
-        self.batch_size = getattr(inner, "batch_size", 1)
-
-    def evaluate(self, archs: Sequence) -> list[Result]:
-        time.sleep(self.delay_s)
-        return self.inner.evaluate(archs)
-
-
-def load_previous(rundir: RunDir, space, budget: int) -> tuple[list[Result], list[str]]:
-    """The journal of a run being resumed (a torn last line cut from the file) and warnings to log."""
-    previous, notes = read_journal_for_resume(rundir.journal_path, space)
-    if len(previous) > budget:
-        raise ConfigError(f"--budget {budget} is below the {len(previous)} evaluations already in {rundir.journal_path}")
-    return previous, notes
-
-
-def run_study(config: dict[str, Any], args: argparse.Namespace, rundir: RunDir | None = None,
-              exact_replay: bool = True) -> int:
-    """Build everything from ``config`` (checking it before writing anything), then search into the run directory."""
-    space = get_space(config["space"])
-    evaluator = build_evaluator(config, space)  # validates the benchmark before anything is written
-    check_budget(config["budget"], space, evaluator)
-    if os.environ.get("NAO_TEST_EVAL_DELAY_S"):
-        evaluator = SlowedEvaluator(evaluator, float(os.environ["NAO_TEST_EVAL_DELAY_S"]))
-    strategy = make_strategy(config["strategy"], space, seed=config["seed"])
-    if args.tensorboard:
-        check_tensorboard()
-    executor = build_executor(config)  # an unreachable Ray address fails here, before anything is written
-    try:
-        if rundir is None:
-            rundir = RunDir.create(Path(args.out or f"runs/search-{time.strftime('%Y%m%d-%H%M%S')}"), config)
-            previous: list[Result] = []
-            notes: list[str] = []
+def overrides_from_args(kind: str, args: argparse.Namespace) -> dict[str, Any]:
+    """Dotted config overrides of the flags given; a flag that does not apply to ``kind`` raises."""
+    table = _FLAG_KEYS[kind]
+    given = {k: v for k, v in vars(args).items() if v is not None and k in {*table, *_SUPERNET_ONLY, *_EXECUTOR_KEYS}}
+    out: dict[str, Any] = {}
+    for key, value in given.items():
+        flag = "--" + key.replace("_", "-")
+        if key in _EXECUTOR_KEYS:
+            if kind not in _EXECUTOR_KINDS:
+                raise ConfigError(f"{flag} {value}: a {kind} search evaluates in this process only (its shared "
+                                  f"weights live there); executors apply to tabular and --evaluator training")
+            out["executor.name" if key == "executor" else f"executor.{key}"] = value
+        elif key not in table:
+            raise ConfigError(f"{flag} does not apply to a {kind} search")
         else:
-            previous, notes = load_previous(rundir, space, config["budget"])
-            rundir.note_resume(config)
-        return _search(config, args, rundir, space, strategy, evaluator, executor, previous, exact_replay, notes)
+            out[table[key]] = value
+    if "supernet.lm.model.hidden_size" in out:
+        out["supernet.lm.model.emb_size"] = out["supernet.lm.model.hidden_size"]  # tied embeddings
+    return out
+
+
+def _preset_name(kind: str, args: argparse.Namespace) -> str:
+    if getattr(args, "preset", None):
+        return args.preset
+    if kind == "supernet-cnn":
+        from nao.runs.supernet_cnn import DEFAULT_PRESET
+
+        return DEFAULT_PRESET.get(args.dataset or "digits", "short")
+    from nao.presets import preset_names
+
+    return preset_names(kind)[0]
+
+
+def resolve_config(kind: str, args: argparse.Namespace) -> Any:
+    """Preset -> ``--config`` file -> flags -> ``--set``: the run's resolved config dataclass."""
+    from nao.presets import load_config_file, parse_set, preset, with_overrides
+
+    name = _preset_name(kind, args)
+    cfg = preset(f"{kind}/{name}")
+    if args.config:
+        cfg = with_overrides(cfg, load_config_file(args.config))
+    cfg = with_overrides(cfg, overrides_from_args(kind, args))
+    return with_overrides(cfg, parse_set(args.settings))
+
+
+# -- run -------------------------------------------------------------------------------------------
+def run(args: argparse.Namespace) -> int:
+    from nao.runs import make_kind
+
+    if args.task is None:  # `nao search -h` style calls that named no task
+        raise ConfigError("name a task: nao search tabular|cnn|ptb (see nao search --help)")
+    if args.resume:
+        kind, where = _resume_kind(args)
+    else:
+        evaluator = "tabular" if args.task == "tabular" else (getattr(args, "evaluator", None) or "supernet")
+        name = _KINDS[(args.task, evaluator)]
+        _refuse_supernet_flags(name, args)
+        kind = make_kind(resolve_config(name, args))
+        where = Path(args.out or f"runs/search-{time.strftime('%Y%m%d-%H%M%S')}")
+    if args.tensorboard:
+        from nao.rundir import check_tensorboard
+
+        check_tensorboard()
+    return _execute(kind, where, args)
+
+
+def _refuse_supernet_flags(kind: str, args: argparse.Namespace) -> None:
+    if kind.startswith("trained"):
+        for key in _SUPERNET_ONLY:
+            if getattr(args, key, None) is not None:
+                raise ConfigError(f"--{key.replace('_', '-')} applies to --evaluator supernet, not training")
+
+
+def _resume_kind(args: argparse.Namespace):
+    from nao.presets import load_config_file, parse_set, with_overrides
+    from nao.rundir import RunDir
+    from nao.runs import kind_class, make_kind
+    from nao.runs.common import refuse_changes
+
+    where = args.resume
+    rundir = RunDir.open(where)
+    if args.out and Path(args.out).resolve() != rundir.path.resolve():
+        raise ConfigError(f"--resume {where}: --out {args.out} conflicts; a resumed run continues in its own directory")
+    saved = rundir.config()
+    kind_name = saved.get("kind")
+    _task_of(saved, where)
+    if getattr(args, "evaluator", None) and _KINDS.get((args.task, args.evaluator)) != kind_name:
+        raise ConfigError(f"--resume {where}: --evaluator {args.evaluator} conflicts with the run's kind {kind_name}")
+    if getattr(args, "preset", None) and args.preset != saved.get("preset"):
+        raise ConfigError(f"--resume {where}: --preset {args.preset} conflicts with the run's {saved.get('preset')}")
+    cls = kind_class(kind_name)
+    _refuse_supernet_flags(kind_name, args)
+    saved_kind = make_kind(saved)
+    cfg = saved_kind.config
+    if args.config:
+        cfg = with_overrides(cfg, load_config_file(args.config))
+    cfg = with_overrides(with_overrides(cfg, overrides_from_args(kind_name, args)), parse_set(args.settings))
+    if getattr(args, "executor", None) and args.executor != saved.get("executor", {}).get("name"):
+        # Another executor: the old one's options do not apply.
+        fresh = {k: getattr(args, k) for k in _EXECUTOR_KEYS[1:] if getattr(args, k, None) is not None}
+        cfg = with_overrides(cfg, {"executor": {"name": args.executor, "workers": None, "address": None,
+                                                "cpus_per_eval": None, "gpus_per_eval": None, "max_retries": None,
+                                                **fresh}})
+    resolved = make_kind(cfg)
+    refuse_changes(where, {k: v for k, v in saved.items() if k != "kind"}, resolved.config.to_dict(),
+                   may_change=(*cls.resumable_changes, "device", "data_dir"))
+    return resolved, Path(where)
+
+
+def _execute(kind, where: Path, args: argparse.Namespace) -> int:
+    from nao.runs import execute
+
+    quiet = bool(getattr(args, "quiet", False))
+    say = (lambda line: None) if quiet else (lambda line: print(line, flush=True))
+    bar = _progress_bar(kind, quiet)
+    try:
+        result = execute(kind, where, resume=bool(args.resume), say=say, quiet=quiet, tensorboard=args.tensorboard,
+                         progress=[bar] if bar else [])
     finally:
-        executor.close()
-
-
-def _search(config, args, rundir, space, strategy, evaluator, executor, previous, exact_replay, notes=()) -> int:
-    budget = config["budget"]
-    bar = tqdm(total=budget, desc="search", unit="arch", disable=args.quiet, file=sys.stderr)
-
-    def progress(r: Result) -> None:
-        bar.update(1)
-        best = study.best()
-        if best is not None:
-            bar.set_postfix(best_val=f"{best.metrics['val_acc']:.4f}")
-
-    with RunLog(rundir, space, tensorboard=args.tensorboard, skip=previous) as runlog, \
-            Journal(rundir.journal_path, space) as journal:
-        for note in notes:  # now that search.log records them too
-            log.warning("%s", note)
-        runlog.info("%s: %s", "resumed" if previous else "started",
-                    " ".join(f"{k}={v}" for k, v in sorted(config.items()) if v is not None))
-        if previous:
-            runlog.info("replaying %d journaled evaluations (%s)", len(previous), "exact" if exact_replay else "warm start")
-        study = Study(space, strategy, evaluator, executor, journal=journal, replay=previous,
-                      callbacks=[progress, runlog])
-        if previous and not exact_replay:
-            study.tell(previous)  # recorded from the replay (not journaled twice), then told to the strategy
-        try:
-            best = study.run(budget)
-        finally:
+        if bar:
             bar.close()
-            rundir.write_best(study.best(), space, study.n_evaluated)
-            rundir.write_predictions(strategy, space)
-        _warn_unreplayed(study, previous)
-        runlog.info("finished: %d evaluated, best %s", study.n_evaluated,
-                    f"val_acc={best.metrics['val_acc']:.4f} {space.format(best.arch)}" if best else "none")
+    return _print_result(result, where, quiet)
+
+
+class _Bar:
+    """A tqdm bar over unique evaluations (tabular searches: thousands of cheap lookups)."""
+
+    def __init__(self, total: int) -> None:
+        from tqdm import tqdm
+
+        self.bar = tqdm(total=total, desc="search", unit="arch", file=sys.stderr, delay=0.5)  # no bar for instant errors
+
+    def __call__(self, result: Result) -> None:
+        self.bar.update(1)
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+def _progress_bar(kind, quiet: bool) -> _Bar | None:
+    return None if quiet or kind.name != "tabular" else _Bar(kind.config.budget)
+
+
+def _print_result(result: dict[str, Any], where: Path, quiet: bool) -> int:
+    best = result.get("best")
     if best is None:
-        print(f"no successful evaluation; see {rundir.journal_path}")
+        print(f"no successful evaluation; see {where / 'journal.jsonl'}")
         return 1
-    shown = ", ".join(f"{k}={v:.4f}" for k, v in sorted(best.metrics.items()))
-    print(f"best of {study.n_evaluated}: {space.format(best.arch)}")
-    print(f"metrics: {shown}")
-    print(f"run directory: {rundir.path}")
+    final = result.get("final") or {}
+    test = {k: v for k, v in final.items() if k.startswith("test_") and isinstance(v, float)}
+    if test:
+        shown = " ".join(f"{k} {v:.4f}" for k, v in sorted(test.items()))
+        print(f"{shown} winner {result['winner']}" if quiet else f"final: {shown}")
+        return 0
+    metrics = ", ".join(f"{k}={v:.4f}" for k, v in sorted(best["metrics"].items()) if isinstance(v, float))
+    print(f"best of {result['n_evaluated']}: {best['arch']}")
+    print(f"metrics: {metrics}")
+    print(f"run directory: {where}")
     return 0
-
-
-def _warn_unreplayed(study: Study, previous: Sequence[Result]) -> None:
-    ids = {id(r) for r in previous}
-    used = sum(1 for r in study.history if id(r) in ids)
-    if used < len(previous):
-        log.warning("%d journaled evaluations were not proposed again by the resumed strategy; they stay in "
-                    "the journal but are not part of this search's history", len(previous) - used)

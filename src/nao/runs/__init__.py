@@ -60,4 +60,20 @@ def make_kind(config: Mapping[str, Any] | Any) -> RunKind:
     raise ConfigError(f"no run kind takes a {type(config).__name__}")
 
 
-__all__ = ["KIND_MODULES", "RunKind", "execute", "kind_class", "make_kind"]
+
+
+
+def run(config: Mapping[str, Any] | Any, out: Any, **kwargs: Any) -> dict[str, Any]:
+    """Run a search of ``config`` (a kind's config dataclass or a ``config.json`` mapping) into ``out``.
+
+    Keyword arguments go to :func:`execute` (``say``, ``quiet``, ``tensorboard``, ``progress``).
+    """
+    return execute(make_kind(config), out, **kwargs)
+
+
+def resume(out: Any, **kwargs: Any) -> dict[str, Any]:
+    """Continue the interrupted run in ``out`` with its own ``config.json``; returns ``result.json``."""
+    from nao.rundir import RunDir
+
+    return execute(make_kind(RunDir.open(out).config()), out, resume=True, **kwargs)
+__all__ = ["KIND_MODULES", "RunKind", "execute", "kind_class", "make_kind", "resume", "run"]

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -64,7 +65,8 @@ def refuse_changes(where: str, saved: Mapping[str, Any], resolved: Mapping[str, 
 
     Raises :class:`ConfigError` naming the first dotted setting that differs.
     """
-    old, new = flatten(saved), flatten(resolved)
+    # Compared in their JSON form (tuples and lists alike), as config.json holds them.
+    old, new = flatten(json.loads(json.dumps(saved))), flatten(json.loads(json.dumps(resolved)))
     for key in sorted(set(old) | set(new)):
         if key == "kind" or key.split(".")[0] in may_change:
             continue

@@ -1,0 +1,160 @@
+"""Kind ``supernet-rnn``: NAO-WS on a word-level corpus (Penn Treebank), recurrent cells.
+
+The Study drives the strategy against an :class:`~nao.evaluators.rnn_supernet.RNNSupernetEvaluator`:
+each round trains the shared weights on the pool and scores every pool member on a fixed
+validation slice; the objective is the validation loss, lower is better (equivalently, perplexity).
+Besides the common run files: ``supernet.json`` (per-round history, final pool ranking) and
+``supernet.pt`` (the state a resume continues from).
+
+Presets ``supernet-rnn/small`` (CPU, minutes), ``paper`` (the official NAO-WS PTB search), ``tiny`` (tests).
+
+>>> from nao.presets import preset
+>>> cfg = preset("supernet-rnn/tiny")
+>>> cfg.supernet.seed_pool, cfg.resolved_budget()
+(4, 8)
+"""
+
+from __future__ import annotations
+
+from contextlib import AbstractContextManager
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+import torch
+
+from nao.data.corpus import Corpus, load_corpus
+from nao.data.paths import data_root
+from nao.errors import ConfigError
+from nao.evaluators.rnn_supernet import RNNSupernetConfig, RNNSupernetEvaluator, supernet_preset
+from nao.evaluators.rounds import SUPERNET_CHECKPOINT, resume_point
+from nao.presets import register_preset
+from nao.results import Objective, Result
+from nao.rundir import RunDir
+from nao.runs.skeleton import RunContext, RunKind, Search
+from nao.spaces import get_space
+from nao.strategies import make_strategy
+from nao.study import Study
+from nao.threads import resolve_device, torch_threads
+
+RNN_SPACES = ("rnn", "rnn-darts", "rnn-enas")
+
+
+@dataclass
+class PtbSearchConfig:
+    """A NAO-WS search of recurrent cells.
+
+    Attributes:
+        preset: the preset it came from.
+        space: ``rnn`` (NAO-WS), ``rnn-darts`` or ``rnn-enas``.
+        strategy, strategy_options: the search strategy; for ``nao`` the round sizes default to the
+            supernet's (``seed_archs = seed_pool``, ``per_round = new_per_round``).
+        budget: architectures scored (0: three supernet rounds).
+        seed: seeds the supernet and the strategy.
+        device: ``cpu``, ``cuda``, ``cuda:N`` or ``auto``.
+        threads: torch CPU threads (0: the current count, recorded so a resume reuses it: CPU sums
+            depend on it).
+        data_dir: folder with ``ptb.*.txt`` or ``wiki.*.tokens`` (default ``$NAO_DATA/ptb``).
+        supernet: supernet size, training and scoring.
+    """
+
+    preset: str = "small"
+    space: str = "rnn"
+    strategy: str = "nao"
+    strategy_options: dict[str, Any] = field(default_factory=dict)
+    budget: int = 0
+    seed: int = 0
+    device: str = "cpu"
+    threads: int = 0
+    data_dir: str | None = None
+    supernet: RNNSupernetConfig = field(default_factory=lambda: supernet_preset("small"))
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def resolved_budget(self) -> int:
+        return self.budget or self.supernet.seed_pool + 2 * self.supernet.new_per_round
+
+
+def _register(name: str) -> None:
+    register_preset("supernet-rnn", name)(lambda: PtbSearchConfig(preset=name, supernet=supernet_preset(name)))
+
+
+for _name in ("small", "paper", "tiny"):
+    _register(_name)
+
+
+def ptb_dir(data_dir: str | None) -> str:
+    """``data_dir`` or ``$NAO_DATA/ptb`` (the folder holding ptb.*.txt or wiki.*.tokens)."""
+    return str(data_dir) if data_dir else str(data_root() / "ptb")
+
+
+class SupernetRnnKind(RunKind):
+    """NAO-WS-RNN: supernet rounds on a corpus; the best pool member by validation loss wins."""
+
+    name = "supernet-rnn"
+    config_class = PtbSearchConfig
+    scores_from = "supernet"
+    resumable_changes = ("device", "data_dir", "threads")
+    objective = Objective("val_loss", "min")
+
+    def __init__(self, config: PtbSearchConfig, corpus: Corpus | None = None) -> None:
+        super().__init__(config)
+        self.corpus = corpus
+
+    def threads(self) -> AbstractContextManager:
+        return torch_threads(self.config.threads)
+
+    def prepare(self) -> None:
+        cfg = self.config
+        if cfg.space not in RNN_SPACES:
+            raise ConfigError(f"--space {cfg.space!r} is not a recurrent cell space; choose one of {', '.join(RNN_SPACES)}")
+        if cfg.threads == 0:
+            self.config = cfg = replace(cfg, threads=torch.get_num_threads())
+        if cfg.threads < 0:
+            raise ConfigError(f"--threads must be at least 1, got {cfg.threads}")
+        self.device = resolve_device(cfg.device)
+        self.space = get_space(cfg.space)
+        self.corpus = self.corpus or load_corpus(ptb_dir(cfg.data_dir))  # a missing corpus fails before the run dir
+
+    def build(self, ctx: RunContext) -> Search:
+        cfg = self.config
+        options = dict(cfg.strategy_options)
+        if cfg.strategy == "nao":
+            options.setdefault("seed_archs", cfg.supernet.seed_pool)
+            options.setdefault("per_round", cfg.supernet.new_per_round)
+        strategy = make_strategy(cfg.strategy, self.space, seed=cfg.seed, **options)
+        self.evaluator = RNNSupernetEvaluator(self.space, self.corpus, cfg.supernet, device=self.device, seed=cfg.seed,
+                                              on_round=_round_line(ctx))
+        self.evaluator.checkpoint_path = ctx.rundir.path / SUPERNET_CHECKPOINT
+        return Search(self.space, self.evaluator, strategy, self.objective, cfg.resolved_budget(),
+                      callbacks=[self.evaluator.observe])
+
+    def resume_point(self, rundir: RunDir, search: Search) -> tuple[list[Result], list[str]]:
+        previous, state, notes = resume_point(rundir.path, rundir.journal_path, self.space, self.device)
+        if state is not None:
+            self.evaluator.resume_from(state)
+        notes.append(f"the supernet continues after round {state['rounds'] if state else 0}")
+        return previous, notes
+
+    def after_search(self, ctx: RunContext, search: Search, study: Study) -> None:
+        ranking = [{"arch": self.space.format(a), "val_ppl": p} for a, p in self.evaluator.ranking()]
+        ctx.rundir.write_json("supernet.json", {"history": self.evaluator.history, "ranking": ranking})
+
+    def finish(self, ctx: RunContext, search: Search, study: Study) -> dict[str, Any]:
+        ranking = [{"arch": self.space.format(a), "val_ppl": p} for a, p in self.evaluator.ranking()]
+        return {"final_pool_best": ranking[0] if ranking else None, "rounds": self.evaluator.rounds}
+
+    def is_finished(self, result: dict[str, Any]) -> bool:
+        return True  # nothing follows the search
+
+
+def _round_line(ctx: RunContext):
+    def on_round(s: dict[str, Any]) -> None:
+        ctx.say(f"round {s['round']}: {s['new']} new, pool {s['pool']}, {s['steps']} steps, train ppl "
+                f"{s['train_ppl']:.1f}, val ppl best {s['best_val_ppl']:.1f} median {s['median_val_ppl']:.1f}, "
+                f"{s['tokens_per_s']:.0f} tok/s, {s['seconds']:.0f}s")
+
+    return on_round
+
+
+KINDS = {"supernet-rnn": SupernetRnnKind}
