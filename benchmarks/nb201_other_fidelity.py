@@ -39,9 +39,10 @@ def write_12ep_table(src: Path, dst: Path) -> int:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--benchmark", default=str(data_root() / "nasbench201" / "nb201_cifar10.csv.gz"))
-    p.add_argument("--strategies", default="nao,local,rea,random")
+    p.add_argument("--strategies", default="nao,bananas,local,rea,random")
     p.add_argument("--budget", type=int, default=150)
     p.add_argument("--seeds", type=int, default=30)
+    p.add_argument("--workers", type=int, default=None, help="bench processes (default: all cores)")
     p.add_argument("--json", default=None)
     args = p.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
@@ -52,6 +53,8 @@ def main() -> None:
                 "--budget", str(args.budget), "--seeds", str(args.seeds)]
         if args.json:
             argv += ["--json", args.json]
+        if args.workers:
+            argv += ["--workers", str(args.workers)]
         sys.exit(nao_main(argv))
 
 

@@ -2,7 +2,10 @@
 
 Every strategy gets the same budget of unique queries. For each checkpoint N the score of a
 run is the *test* accuracy (percent) of the architecture with the best *validation*
-accuracy among its first N unique queries: search only ever saw validation accuracy.
+accuracy among its first N unique queries: search only ever saw validation accuracy. Beside
+it the summary gives that best validation accuracy itself (``val_*``: the search's own
+objective). With a constraint (``params_m<=0.5``) every strategy only proposes feasible
+architectures (:mod:`nao.constraints`), so both figures are over feasible ones.
 
 >>> from nao.bench import checkpoints_for
 >>> checkpoints_for(150)
@@ -22,6 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from nao.constraints import ConstrainedStrategy, Constraint, constrain, table_feasibility
 from nao.errors import ConfigError
 from nao.evaluators.tabular import TabularBenchmark, TabularEvaluator
 from nao.results import Result
@@ -49,6 +53,12 @@ def best_test_at(history: Sequence[Result], n: int, report: str = "test_acc") ->
     return 100.0 * best.metrics.get(report, best.metrics["val_acc"])
 
 
+def best_val_at(history: Sequence[Result], n: int) -> float:
+    """Percent best validation accuracy among the first ``n`` results (the search's objective)."""
+    vals = [r.metrics["val_acc"] for r in history[:n] if r.ok and "val_acc" in r.metrics]
+    return 100.0 * max(vals) if vals else float("nan")
+
+
 @dataclass(frozen=True)
 class _Job:
     strategy: str
@@ -59,7 +69,8 @@ class _Job:
 _WORKER: dict = {}
 
 
-def _init_worker(space_name: str, path: str, budget: int, checkpoints: list[int], threads: int) -> None:
+def _init_worker(space_name: str, path: str, budget: int, checkpoints: list[int], threads: int,
+                 constraint: Constraint | None = None) -> None:
     import torch
 
     torch.set_num_threads(threads)  # seeds run in parallel processes; don't oversubscribe cores
@@ -69,24 +80,52 @@ def _init_worker(space_name: str, path: str, budget: int, checkpoints: list[int]
         evaluator=TabularEvaluator(space, TabularBenchmark.load(path, space)),
         budget=budget,
         checkpoints=checkpoints,
+        constraint=constraint,
     )
 
 
-def _run_job(job: _Job) -> tuple[_Job, list[float], float]:
+def _run_job(job: _Job) -> tuple[_Job, list[float], list[float], float, float]:
+    """One run: (job, test per checkpoint, val per checkpoint, infeasible fraction, seconds)."""
     space, evaluator = _WORKER["space"], _WORKER["evaluator"]
     start = time.perf_counter()
-    study = Study(space, make_strategy(job.strategy, space, seed=job.seed), evaluator)
+    strategy = make_strategy(job.strategy, space, seed=job.seed)
+    if _WORKER["constraint"] is not None:
+        strategy = constrain(strategy, _WORKER["constraint"], evaluator.table)
+    study = Study(space, strategy, evaluator)
     study.run(_WORKER["budget"])
     report = "test_acc" if "test_acc" in evaluator.table.metrics else "val_acc"
-    scores = [best_test_at(study.history, n, report) for n in _WORKER["checkpoints"]]
-    return job, scores, time.perf_counter() - start
+    tests = [best_test_at(study.history, n, report) for n in _WORKER["checkpoints"]]
+    vals = [best_val_at(study.history, n) for n in _WORKER["checkpoints"]]
+    infeasible = strategy.infeasible_fraction if isinstance(strategy, ConstrainedStrategy) else 0.0
+    return job, tests, vals, infeasible, time.perf_counter() - start
 
 
-def summarize(values: Sequence[float]) -> dict:
-    """Mean, standard error of the mean and the raw values."""
+def summarize(values: Sequence[float], prefix: str = "") -> dict:
+    """Mean, standard error of the mean and the raw values (keys ``{prefix}mean`` ...)."""
     arr = np.asarray(values, dtype=float)
     sem = float(arr.std(ddof=1) / math.sqrt(len(arr))) if len(arr) > 1 else 0.0
-    return {"mean": float(arr.mean()), "sem": sem, "per_seed": [float(v) for v in arr]}
+    return {f"{prefix}mean": float(arr.mean()), f"{prefix}sem": sem, f"{prefix}per_seed": [float(v) for v in arr]}
+
+
+def feasible_optimum(table: TabularBenchmark, constraint: Constraint | None = None) -> dict:
+    """The best a search could report on ``table`` (under ``constraint``), in percent.
+
+    ``best_val``: the highest validation accuracy; ``test_of_best_val``: the test accuracy of
+    that row (the ceiling of the bench's score); ``best_test``: the highest test accuracy.
+    """
+    rows = np.ones(len(table), dtype=bool)
+    if constraint is not None:
+        rows = np.array([constraint.holds(v) for v in table.metrics[constraint.metric]])
+    out: dict = {"constraint": None if constraint is None else str(constraint),
+                 "feasible_rows": int(rows.sum()), "rows": len(table)}
+    if not rows.any():
+        return out
+    val = np.where(rows, table.metrics["val_acc"], -np.inf)
+    test = table.metrics.get("test_acc", table.metrics["val_acc"])
+    best = int(np.argmax(val))  # first row on ties, as best_test_at
+    out.update(best_val=100.0 * float(val[best]), test_of_best_val=100.0 * float(test[best]),
+               best_test=100.0 * float(np.max(np.where(rows, test, -np.inf))))
+    return out
 
 
 def run_bench(
@@ -97,10 +136,17 @@ def run_bench(
     seeds: int,
     workers: int | None = None,
     progress: Callable[[str, int, float], None] | None = None,
+    constraint: str | Constraint | None = None,
 ) -> dict[str, dict[str, dict]]:
     """Run every strategy for seeds ``0..seeds-1`` and summarise per checkpoint.
 
-    Returns ``{strategy: {str(N): {"mean", "sem", "per_seed"}}, "_time_s": {strategy: s}}``.
+    Returns ``{strategy: {str(N): {"mean", "sem", "per_seed", "val_mean", "val_sem",
+    "val_per_seed"}}, "_time_s": {strategy: s}}``: ``mean`` etc. are the test accuracy of the
+    best-validation architecture, ``val_*`` that best validation accuracy (percent). With
+    ``constraint`` (e.g. ``"params_m<=0.5"``, a cost column of the table) every strategy is
+    wrapped by :func:`nao.constraints.constrain`, and the summary adds ``"_constraint"``
+    (:func:`feasible_optimum`) and ``"_infeasible_fraction"`` (``{strategy: {"mean",
+    "per_seed"}}``: share of proposals rejected before evaluation).
     """
     sp = get_space(space)
     known = strategy_names()
@@ -112,38 +158,71 @@ def run_bench(
     table = TabularBenchmark.load(benchmark, sp)  # validate once, in this process, with clear errors
     if budget < 1 or budget > len(table):
         raise ConfigError(f"--budget {budget} must be between 1 and the {len(table)} architectures in {benchmark}")
+    if isinstance(constraint, str):
+        constraint = table_feasibility(constraint, table).constraint  # ConfigError naming the text
+    if constraint is not None:
+        optimum = feasible_optimum(table, constraint)
+        if optimum["feasible_rows"] < budget:
+            raise ConfigError(f"--constraint {constraint}: only {optimum['feasible_rows']} feasible architectures "
+                              f"in {benchmark}, fewer than --budget {budget}")
     checkpoints = checkpoints_for(budget)
     jobs = [_Job(s, seed) for s in strategies for seed in range(seeds)]
     workers = workers or min(os.cpu_count() or 1, len(jobs))
     scores: dict[str, dict[int, list[float]]] = {s: {c: [0.0] * seeds for c in checkpoints} for s in strategies}
+    vals: dict[str, dict[int, list[float]]] = {s: {c: [0.0] * seeds for c in checkpoints} for s in strategies}
+    infeasible = {s: [0.0] * seeds for s in strategies}
     times = dict.fromkeys(strategies, 0.0)
-    init = (space, str(benchmark), budget, checkpoints, 1)
+    init = (space, str(benchmark), budget, checkpoints, 1, constraint)
     if workers <= 1:
         _init_worker(*init)
         results = map(_run_job, jobs)
     else:
         pool = ProcessPoolExecutor(workers, initializer=_init_worker, initargs=init)
         results = pool.map(_run_job, jobs)
-    for job, job_scores, elapsed in results:
-        for c, v in zip(checkpoints, job_scores):
-            scores[job.strategy][c][job.seed] = v
+    for job, job_tests, job_vals, job_infeasible, elapsed in results:
+        for c, t, v in zip(checkpoints, job_tests, job_vals):
+            scores[job.strategy][c][job.seed] = t
+            vals[job.strategy][c][job.seed] = v
+        infeasible[job.strategy][job.seed] = job_infeasible
         times[job.strategy] += elapsed
         if progress:
             progress(job.strategy, job.seed, elapsed)
     if workers > 1:
         pool.shutdown()
-    out: dict[str, dict] = {s: {str(c): summarize(v) for c, v in per.items()} for s, per in scores.items()}
+    out: dict[str, dict] = {
+        s: {str(c): {**summarize(per[c]), **summarize(vals[s][c], "val_")} for c in checkpoints}
+        for s, per in scores.items()
+    }
     out["_time_s"] = times
+    if constraint is not None:
+        out["_constraint"] = optimum
+        out["_infeasible_fraction"] = {s: {"mean": float(np.mean(v)), "per_seed": v} for s, v in infeasible.items()}
     return out
 
 
 def format_table(summary: dict[str, dict[str, dict]]) -> str:
-    """A plain-text table: one row per strategy, ``mean ± sem`` per checkpoint."""
+    """Plain-text tables, one row per strategy and ``mean ± sem`` per checkpoint: the test accuracy
+    of the best-validation architecture, then the best validation accuracy (and, under a
+    constraint, the feasible optimum and each strategy's share of infeasible proposals)."""
     strategies = [s for s in summary if not s.startswith("_")]
     points = list(summary[strategies[0]])
+    infeasible = summary.get("_infeasible_fraction")
     head = f"{'strategy':<10}" + "".join(f"{'@' + p:>18}" for p in points)
-    lines = [head, "-" * len(head)]
-    for s in strategies:
-        cells = "".join(f"{summary[s][p]['mean']:>11.2f} ± {summary[s][p]['sem']:<4.2f}" for p in points)
-        lines.append(f"{s:<10}{cells}")
-    return "\n".join(lines)
+    lines = []
+    for title, prefix in (("test accuracy (%) of the best-validation architecture", ""),
+                          ("best validation accuracy (%) found (the search's objective)", "val_")):
+        extra = f"{'infeasible':>12}" if infeasible and not prefix else ""
+        lines += [title, head + extra, "-" * len(head + extra)]
+        for s in strategies:
+            cells = "".join(f"{summary[s][p][prefix + 'mean']:>11.2f} ± {summary[s][p][prefix + 'sem']:<4.2f}"
+                            for p in points)
+            if extra:
+                cells += f"{100 * infeasible[s]['mean']:>11.1f}%"
+            lines.append(f"{s:<10}{cells}")
+        lines.append("")
+    opt = summary.get("_constraint")
+    if opt:
+        lines.append(f"feasible optimum under {opt['constraint']} ({opt['feasible_rows']} of {opt['rows']} rows): "
+                     f"best val {opt.get('best_val', float('nan')):.2f}, its test {opt.get('test_of_best_val', float('nan')):.2f}, "
+                     f"best test {opt.get('best_test', float('nan')):.2f}")
+    return "\n".join(lines).rstrip("\n")

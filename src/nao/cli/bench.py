@@ -1,6 +1,7 @@
 """``nao bench``: compare strategies on a tabular benchmark over many seeds.
 
     nao bench --space nb201 --benchmark FILE --strategies nao,local,rea,random --budget 150 --seeds 30
+    nao bench --space nb201 --benchmark FILE --constraint 'params_m<=0.5'   # every strategy, feasible archs only
 """
 
 from __future__ import annotations
@@ -24,6 +25,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--budget", type=int, default=150, help="unique queries per run (default: 150)")
     p.add_argument("--seeds", type=int, default=30, help="runs per strategy, seeds 0..N-1 (default: 30)")
     p.add_argument("--workers", type=int, default=None, help="parallel processes (default: all cores)")
+    p.add_argument("--constraint", default=None,
+                   help="only propose architectures satisfying METRIC(<=|<|>=|>)NUMBER on a cost column of the table, "
+                        "e.g. 'params_m<=0.5'; infeasible ones are never evaluated nor counted")
     p.add_argument("--json", dest="json_out", default=None, help="also write the summary as JSON here")
     p.set_defaults(func=run)
 
@@ -42,12 +46,12 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         summary = run_bench(args.space, args.benchmark, strategies, args.budget, args.seeds,
-                            workers=args.workers, progress=tick)
+                            workers=args.workers, progress=tick, constraint=args.constraint)
     finally:
         for bar in bars:
             bar.close()
-    print(f"test accuracy (%) of the best-validation architecture after N unique queries, "
-          f"mean ± sem over {args.seeds} seeds")
+    print(f"after N unique queries, mean ± sem over {args.seeds} seeds"
+          + (f", every strategy under {args.constraint}" if args.constraint else ""))
     print(format_table(summary))
     print(f"wall time {time.perf_counter() - start:.1f} s")
     if args.json_out:
