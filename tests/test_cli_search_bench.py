@@ -75,10 +75,50 @@ def test_bench_json(synthetic_nb201, tmp_path, capsys):
     assert "@25" in capsys.readouterr().out
 
 
-def test_search_task_ptb_dispatches_to_lm(monkeypatch):
-    import nao.cli.lm as lm
+@pytest.mark.parametrize("argv, task", [
+    ([], "cnn"), (["--task", "ptb", "--preset", "tiny"], "ptb"), (["--benchmark", "t.csv.gz"], "tabular"),
+    (["--task", "cnn", "--evaluator", "training"], "cnn"), (["ptb"], "ptb"),
+])
+def test_search_short_forms_name_their_task(argv, task):
+    from nao.cli.search import normalise_argv
 
-    seen = {}
-    monkeypatch.setattr(lm, "run_lm_search", lambda args: seen.setdefault("task", args.task) and 0)
-    assert main(["search", "--task", "ptb", "--preset", "tiny", "-q"]) == 0
-    assert seen["task"] == "ptb"
+    out = normalise_argv(["search", *argv])
+    assert out[1] == task and "--task" not in out
+
+
+@pytest.mark.parametrize("argv, fragment", [
+    (["cnn", "--evaluator", "training", "--supernet-score", "acc"], "--supernet-score applies to --evaluator supernet"),
+    (["cnn", "--executor", "processes"], "evaluates in this process only"),
+    (["ptb", "--image-size", "8"], "unrecognized arguments: --image-size"),
+    (["tabular", "--benchmark", "x.csv.gz", "--preset", "paper"], "unrecognized arguments: --preset"),
+    (["cnn", "--set", "nope=1"], "unknown setting 'nope'"),
+    (["cnn", "--set", "supernet_train.lr"], "expected key=value"),
+])
+def test_search_flags_that_do_not_apply_exit_2(tmp_path, capsys, argv, fragment):
+    # Before: --threads/--seed-pool were ignored on the image path, --preset/--dataset on the tabular one.
+    try:
+        rc = main(["search", *argv, "--out", str(tmp_path / "r"), "-q"])
+    except SystemExit as e:  # argparse's own errors exit from parse_args (the console script's code is the same)
+        rc = e.code
+    err = capsys.readouterr().err
+    assert rc == 2 and fragment in err and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "r").exists()
+
+
+def test_search_out_is_a_file_exits_2(synthetic_nb201, tmp_path, capsys):
+    f = tmp_path / "file"
+    f.write_text("x")
+    assert main(["search", "--benchmark", str(synthetic_nb201), "--out", str(f), "-q"]) == 2
+    err = capsys.readouterr().err
+    assert "exists and is not a directory" in err and "Traceback" not in err
+
+
+def test_search_config_file_and_set(tmp_path, synthetic_nb201):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("strategy: random\nbudget: 7\n")
+    out = tmp_path / "r"
+    assert main(["search", "tabular", "--benchmark", str(synthetic_nb201), "--config", str(cfg),
+                 "--set", "seed=3", "--out", str(out), "-q"]) == 0
+    saved = json.loads((out / "config.json").read_text())
+    assert (saved["strategy"], saved["budget"], saved["seed"], saved["kind"]) == ("random", 7, 3, "tabular")
+    assert len((out / "journal.jsonl").read_text().splitlines()) == 7

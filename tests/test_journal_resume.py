@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from nao.cli import build_parser, main
-from nao.cli.search import RUNTIME_KEYS, SEARCH_KEYS
+from nao.cli.search import _FLAG_KEYS
 from nao.errors import NaoError
 from nao.journal import Journal, read_journal
 from nao.results import Result
@@ -81,8 +81,8 @@ def test_fsync_policy(tmp_path, monkeypatch):
 
 def test_search_flags_default_to_none():
     # --resume tells a flag given from one left out by None: a non-None default would read as a conflict.
-    args = build_parser().parse_args(["search"])
-    assert all(getattr(args, k) is None for k in (*SEARCH_KEYS, *RUNTIME_KEYS))
+    args = build_parser().parse_args(["search", "tabular"])
+    assert all(getattr(args, k) is None for k in (*_FLAG_KEYS["tabular"], "executor", "workers"))
 
 
 # The child process SIGKILLs itself right after its `KILL_AT`-th journal record: a real kill -9 of a running
@@ -167,9 +167,9 @@ def test_resume_with_processes_keeps_the_budget_honest(synthetic_nb201, tmp_path
 @pytest.mark.parametrize(
     "extra, fragment",
     [
-        (["--seed", "3"], "--resume {run}: --seed 3 conflicts with the run's seed 0"),
-        (["--strategy", "random"], "--strategy random conflicts with the run's strategy rea"),
-        (["--space", "darts"], "--space darts conflicts with the run's space nb201"),
+        (["--seed", "3"], "--resume {run}: seed 3 conflicts with the run's 0"),
+        (["--strategy", "random"], "strategy 'random' conflicts with the run's 'rea'"),
+        (["--space", "darts"], "space 'darts' conflicts with the run's 'nb201'"),
         (["--out", "elsewhere"], "--out elsewhere conflicts"),
         (["--budget", "5"], "--budget 5 is below the 10 evaluations already in"),
         (["--workers", "2"], "--workers applies to --executor processes, not sequential"),
@@ -196,14 +196,14 @@ def test_resume_same_flags_are_fine(synthetic_nb201, tmp_path):
 def test_resume_a_directory_that_is_not_a_run(tmp_path, capsys):
     assert main(["search", "--resume", str(tmp_path), "-q"]) == 2
     assert f"--resume {tmp_path}: not a run directory (no config.json)" in capsys.readouterr().err
-    (tmp_path / "config.json").write_text('{"preset": "digits", "supernet": {}}')
+    (tmp_path / "config.json").write_text('{"preset": "digits", "supernet": {}}')  # an older nao's run
     assert main(["search", "--resume", str(tmp_path), "-q"]) == 2
-    assert "config.json lacks dataset, data_dir" in capsys.readouterr().err  # a supernet run, but incomplete
-    (tmp_path / "config.json").write_text('{"task": "ptb", "supernet": {}}')
-    assert main(["search", "--resume", str(tmp_path), "-q"]) == 2
-    assert "config.json is not a PTB search's (lacks space, strategy, budget" in capsys.readouterr().err
+    assert "config.json names no run kind" in capsys.readouterr().err
+    (tmp_path / "config.json").write_text('{"kind": "supernet-rnn", "supernet": {"share": "bogus"}}')
     assert main(["search", "--task", "ptb", "--resume", str(tmp_path), "-q"]) == 2  # not silently ignored
-    assert "config.json is not a PTB search's (lacks space, strategy, budget" in capsys.readouterr().err
+    assert "share must be one of" in capsys.readouterr().err
+    assert main(["search", "--task", "cnn", "--resume", str(tmp_path), "-q"]) == 2
+    assert "--task cnn: the run in" in capsys.readouterr().err
     (tmp_path / "config.json").write_text("[1, 2")
     assert main(["search", "--resume", str(tmp_path), "-q"]) == 2
     assert "config.json: not valid JSON" in capsys.readouterr().err
@@ -214,7 +214,7 @@ def test_search_log_and_tensorboard(synthetic_nb201, tmp_path):
     assert search(synthetic_nb201, run, "random", 5, "--tensorboard") == 0  # tensorboard is in [dev]
     assert any(p.name.startswith("events.out.tfevents") for p in (run / "tensorboard").iterdir())
     log = (run / "search.log").read_text().splitlines()
-    assert "started" in log[0] and "finished: 5 evaluated" in log[-1]
+    assert "started" in log[0] and "search done" in log[-1] and "5 evaluated" in log[-1]
     assert sum(": #" in line and " val_acc=" in line for line in log) == 5
 
 

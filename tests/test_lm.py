@@ -111,7 +111,7 @@ def test_model_config_checks():
     with pytest.raises(ConfigError, match="dropout_h"):
         ModelConfig(8, 8, dropout_h=1.0)
     assert preset("small", hidden_size=32).model.emb_size == 32
-    with pytest.raises(ConfigError, match="unknown LM setting"):
+    with pytest.raises(ConfigError, match="unknown setting .hiddn. in LMConfig"):
         preset("small", hiddn=3)
 
 
@@ -176,10 +176,12 @@ def test_evaluator_rounds_scores_and_pool(tiny_corpus):
 
 
 def test_search_ptb_writes_a_run(tiny_corpus, tmp_path):
-    from nao.cli.lm import search_ptb
+    from nao.presets import preset
+    from nao.runs import execute
+    from nao.runs.supernet_rnn import SupernetRnnKind
 
-    report = search_ptb(tmp_path / "s", corpus=tiny_corpus, strategy="random", budget=6, supernet=supernet_preset("tiny"),
-                        quiet=True)
+    kind = SupernetRnnKind(preset("supernet-rnn/tiny", strategy="random", budget=6), corpus=tiny_corpus)
+    report = execute(kind, tmp_path / "s", quiet=True)
     assert report["n_evaluated"] == 6 and report["rounds"] == 2
     run = tmp_path / "s"
     for name in ("config.json", "journal.jsonl", "best.json", "supernet.json", "result.json"):
@@ -201,9 +203,9 @@ def _ptb_outcome(run) -> dict:
     result = json.loads((run / "result.json").read_text())
     return {
         "journal": [(r["arch"], r["metrics"]) for r in journal],
-        "rounds": [{k: v for k, v in row.items() if k not in ("tokens_per_s", "seconds")} for row in supernet["rounds"]],
-        "ranking": supernet["final_pool_ranking"],
-        "best": (result["best_arch"], result["best_metrics"]),
+        "rounds": [{k: v for k, v in row.items() if k not in ("tokens_per_s", "seconds")} for row in supernet["history"]],
+        "ranking": supernet["ranking"],
+        "best": result["best"],
     }
 
 
@@ -228,7 +230,7 @@ def test_ptb_search_killed_mid_round_resumes_to_the_uninterrupted_result(tiny_co
             main([*argv, "--out", str(run)])
     assert len((run / "journal.jsonl").read_text().splitlines()) == 6 and (run / "supernet.pt").exists()
     assert main(["search", "--resume", str(run), "--budget", "9", "-q"]) == 2  # would change the run
-    assert "--budget 9 conflicts with the run's budget 8" in capsys.readouterr().err
+    assert "budget 9 conflicts with the run's 8" in capsys.readouterr().err
     assert main(["search", "--resume", str(run), "-q"]) == 0  # the task comes from config.json
     assert _ptb_outcome(run) == _ptb_outcome(tmp_path / "whole")
 

@@ -198,7 +198,8 @@ def overrides_from_args(kind: str, args: argparse.Namespace) -> dict[str, Any]:
         elif key not in table:
             raise ConfigError(f"{flag} does not apply to a {kind} search")
         else:
-            out[table[key]] = value
+            # Paths are stored resolved, so a run resumes from any directory (and compares equal).
+            out[table[key]] = str(Path(value).resolve()) if key == "benchmark" else value
     if "supernet.lm.model.hidden_size" in out:
         out["supernet.lm.model.emb_size"] = out["supernet.lm.model.hidden_size"]  # tied embeddings
     return out

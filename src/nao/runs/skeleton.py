@@ -200,7 +200,7 @@ def _run(kind: RunKind, ctx: RunContext, search: Search, tensorboard: bool,
             say(f"resuming {rundir.path}: replaying {len(previous)} journaled evaluations"
                 + ("" if exact else " (handed to the strategy up front: the run was not sequential)"))
         study = Study(search.space, search.strategy, search.evaluator, search.executor, journal=journal,
-                      objective=search.objective, replay=previous if exact else (),
+                      objective=search.objective, replay=previous,
                       callbacks=[*search.callbacks, runlog, *progress])
         if previous and not exact:
             study.tell(previous)  # recorded without journaling again, then told to the strategy
