@@ -1,6 +1,6 @@
 """A short NAO-WS-RNN search on PTB (CPU), then its winner vs a random cell, trained the same way.
 
-1. :func:`nao.cli.lm.search_ptb` with the ``small`` supernet preset (or the flags below):
+1. the ``supernet-rnn`` run kind (:mod:`nao.runs.supernet_rnn`) with the ``small`` supernet preset (or the flags below):
    the NAO strategy proposes cells, the weight-sharing supernet scores them by perplexity
    on a fixed validation slice.
 2. The search's best cell and a uniformly random cell of the same space (seeded) are each
@@ -21,11 +21,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from nao.cli.lm import search_ptb
 from nao.data.corpus import load_corpus
 from nao.data.paths import data_root
 from nao.evaluators.rnn_supernet import supernet_preset
 from nao.nn.rnn import build_model
+from nao.presets import preset as registry_preset
+from nao.runs import execute
+from nao.runs.supernet_rnn import SupernetRnnKind
 from nao.spaces import get_space
 from nao.train.lm import preset, train_lm
 
@@ -56,11 +58,13 @@ def main() -> None:
         earlier = json.loads(Path(args.winner_from).read_text())
         report, search_s = earlier["search"], earlier["search_s"]
     else:
-        report = search_ptb(out / "search", corpus=corpus, strategy=args.strategy, budget=args.budget, seed=args.seed,
-                            supernet=sup, strategy_kwargs={"ensemble": 1} if args.strategy == "nao" else None)
+        cfg = registry_preset("supernet-rnn/small", strategy=args.strategy, budget=args.budget or 0, seed=args.seed,
+                     strategy_options={"ensemble": 1} if args.strategy == "nao" else {})
+        cfg.supernet = sup
+        report = execute(SupernetRnnKind(cfg, corpus=corpus), out / "search")
         search_s = time.time() - t0
     space = get_space("rnn")
-    winner = space.parse(report["best_arch"])
+    winner = space.parse(report["best"]["arch"])
     rand = space.sample(np.random.default_rng(1000 + args.seed))
     budget = {"epochs": args.train_epochs} if args.train_epochs else {"time_limit_s": args.train_time}
     cfg = preset("small", seed=args.seed, **budget)
@@ -71,7 +75,7 @@ def main() -> None:
                      meta={"task": "ptb", "arch": space.format(arch), "space": space.name})
         rows.append({"label": label, "arch": space.format(arch), "val_ppl": r.val_ppl, "test_ppl": r.test_ppl,
                      "epochs": r.epochs_done, "tokens_per_s": r.tokens_per_s})
-    m = report["best_metrics"]
+    m = report["best"]["metrics"]
     print(f"search: {report['n_evaluated']} cells in {report['rounds']} rounds, {search_s:.0f}s; "
           f"winner's supernet val ppl {m['val_ppl']:.1f}")
     trained = f"{args.train_epochs} epoch(s)" if args.train_epochs else f"{args.train_time:.0f}s"

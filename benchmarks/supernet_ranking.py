@@ -33,9 +33,10 @@ from scipy.stats import kendalltau, spearmanr
 from nao.data.cifar import ImageSet
 from nao.evaluators.supernet import SupernetEvaluator, SupernetTrainConfig
 from nao.nn.supernet import SupernetConfig, set_batchnorm_training
+from nao.presets import preset as registry_preset
+from nao.runs.images import load_splits, train_architecture
 from nao.spaces import get_space
 from nao.train.classifier import make_runtime
-from nao.ws import load_splits, preset_config, train_architecture
 
 
 @torch.no_grad()
@@ -73,7 +74,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
 
     space = get_space("nao-ws")
-    preset = preset_config(args.preset, seed=args.seed, data_dir=args.data_dir)
+    preset = registry_preset(f"supernet-cnn/{args.preset}", seed=args.seed, data_dir=args.data_dir)
     data = load_splits(preset)
     archs = space.sample_distinct(np.random.default_rng(args.seed), args.archs)
     sn_cfg = SupernetTrainConfig(

@@ -20,8 +20,9 @@ import tempfile
 import time
 from dataclasses import replace
 
+from nao.presets import preset
+from nao.runs import run as run_search
 from nao.spaces import get_space
-from nao.ws import preset_config, run_ws_search
 
 
 def op_counts(space, rows: list[dict]) -> dict[str, float]:
@@ -39,13 +40,13 @@ def main() -> None:
     p.add_argument("--supernet-lr", type=float, default=None)
     p.add_argument("--epochs-per-round", type=int, default=None)
     args = p.parse_args()
-    cfg = preset_config("digits", seed=args.seed)
+    cfg = preset("supernet-cnn/digits", seed=args.seed)
     over = {k: v for k, v in (("lr", args.supernet_lr), ("epochs_per_round", args.epochs_per_round)) if v is not None}
     cfg = replace(cfg, supernet_train=replace(cfg.supernet_train, **over))
     space = get_space(cfg.space)
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
-        report = run_ws_search(cfg, f"{tmp}/run", progress=lambda line: print(line[:150], flush=True))
+        report = run_search(cfg, f"{tmp}/run", say=lambda line: print(line[:150], flush=True))
         with open(f"{tmp}/run/journal.jsonl") as fh:
             rows = [json.loads(line) for line in fh]
     n_seed = cfg.supernet_train.seed_pool

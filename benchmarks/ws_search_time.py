@@ -34,10 +34,12 @@ from nao.data.cifar import ImageSet, downsample
 from nao.data.digits import ImageSplits
 from nao.errors import DataError
 from nao.evaluators.supernet import SupernetEvaluator
+from nao.presets import preset
+from nao.runs.images import load_splits
+from nao.runs.supernet_cnn import WSConfig
 from nao.spaces import get_space
 from nao.threads import torch_threads
 from nao.train.classifier import make_runtime
-from nao.ws import WSConfig, load_splits, preset_config
 
 PAPER_GPU_HOURS = 10.0  # "less than 10 GPU hours" (Luo et al. 2018, NAO-WS)
 GOAL_GPU_HOURS = 1.0  # issue 4's goal on an H100
@@ -95,7 +97,7 @@ def main() -> None:
     args = p.parse_args()
     if args.epochs < 1 or args.pool < 1 or args.score_cells < 1:
         p.error("--epochs, --pool and --score-cells must be at least 1")
-    cfg = preset_config(args.preset, data_dir=args.data_dir, device=args.device, threads=args.threads)
+    cfg = preset(f"supernet-cnn/{args.preset}", data_dir=args.data_dir, device=args.device, threads=args.threads)
     if cfg.dataset != "cifar10":
         p.error(f"--preset {args.preset} searches {cfg.dataset}; this benchmark times CIFAR-10 presets (paper, short, cpu)")
     with torch_threads(cfg.threads):

@@ -29,16 +29,19 @@ from typing import Any
 import numpy as np
 
 from nao.data.digits import ImageSplits
+from nao.presets import preset
+from nao.runs import run as run_search
+from nao.runs.images import join_sets, load_splits, train_architecture
+from nao.runs.supernet_cnn import WSConfig
 from nao.spaces import get_space
 from nao.threads import torch_threads
 from nao.train.classifier import make_runtime
-from nao.ws import WSConfig, join_sets, load_splits, preset_config, run_ws_search, train_architecture
 
 _DATA: dict[tuple, ImageSplits] = {}  # per worker process: the splits, loaded once
 
 
-def _config(preset: str, seed: int, strategy: str, data_dir: str | None) -> WSConfig:
-    return preset_config(preset, seed=seed, strategy=strategy, data_dir=data_dir)
+def _config(name: str, seed: int, strategy: str, data_dir: str | None) -> WSConfig:
+    return preset(f"supernet-cnn/{name}", seed=seed, strategy=strategy, data_dir=data_dir)
 
 
 def final_accs(cfg: WSConfig, tokens: list[int], seeds: list[int]) -> list[float]:
@@ -98,7 +101,7 @@ def main() -> None:
         report = reuse_search(args.winner_from, cfg)
     else:
         with tempfile.TemporaryDirectory() as tmp:
-            report = run_ws_search(cfg, f"{tmp}/run", progress=lambda line: print(line[:160], flush=True))
+            report = run_search(cfg, f"{tmp}/run", say=lambda line: print(line[:160], flush=True))
     search_s = report["total_s"] if args.winner_from else time.perf_counter() - t0
     # The search's own final training used seed cfg.seed; the other seeds are trained here.
     winner_runs = [report["final"]["test_acc"]] + final_accs(cfg, report["winner_tokens"], seeds[1:])
