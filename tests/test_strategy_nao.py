@@ -116,8 +116,9 @@ def test_bad_options_raise_config_error():
 
 
 def test_round_size_grows_with_the_pool():
-    s = NAOStrategy(get_space("nb201"), seed=0, per_round=10, round_fraction=0.25)
+    s = NAOStrategy(get_space("nb201"), seed=0)  # adaptive by default: a quarter of the pool, up to 10
     assert [s.round_size(n) for n in (1, 10, 13, 30, 40, 200)] == [1, 3, 4, 8, 10, 10]
+    assert NAOStrategy(get_space("nb201"), per_round=300).round_size(600) == 300  # an explicit size is kept
     with pytest.raises(ConfigError, match="round_fraction"):
         NAOStrategy(get_space("nb201"), round_fraction=0.0)
     with pytest.raises(ConfigError, match="local_top"):
@@ -125,12 +126,12 @@ def test_round_size_grows_with_the_pool():
 
 
 def test_adaptive_rounds_local_moves_and_semi_supervised_run():
-    study, strategy = _run(budget=20, round_fraction=0.25, local_top=2, explore=1.0, semi_supervised=30)
-    assert study.n_evaluated == 20
-    # 8 seeds, then rounds of ceil(n / 4) capped at per_round 4: 2, 3, 4, 4 proposals.
+    study, strategy = _run(budget=21, per_round=None, local_top=2, explore=1.0, semi_supervised=30)
+    assert study.n_evaluated == 21
+    # 8 seeds, then adaptive rounds of ceil(n / 4): 2, 3, 4 and 5 proposals (the budget takes 4).
     assert strategy.rounds == 4
     keys = [study.space.key(r.arch) for r in study.history]
-    assert len(set(keys)) == 20
+    assert len(set(keys)) == 21
 
 
 def test_seminas_is_nao_with_pseudo_labels():

@@ -3,9 +3,12 @@
 A round fits an ensemble of controllers on every architecture evaluated so far (targets
 normalised per round), moves the top-k architectures' encoder states along each
 predictor's gradient with growing step sizes until enough new architectures are decoded,
-ranks the decoded candidates by the ensemble's mean prediction and proposes the best
-``per_round``. The first proposals are a random seed pool. Controllers are warm-started
-from the previous round (the official code also keeps one controller across iterations).
+ranks the decoded candidates by the ensemble's mean prediction and proposes the best few.
+The first proposals are a small random seed pool (10); rounds then grow with the pool
+(a quarter of it, up to 10 per round), so the controller starts steering after a handful
+of labels instead of waiting for a large random pool, and refits often while each label
+still changes it much. Controllers are warm-started from the previous round (the official
+code also keeps one controller across iterations).
 
 >>> from nao.spaces import get_space
 >>> s = NAOStrategy(get_space("nb201"), seed=0, seed_archs=4)
@@ -43,6 +46,8 @@ from nao.threads import torch_threads
 
 # Controllers per round; ``nao predict-eval`` uses the same default.
 DEFAULT_ENSEMBLE = 1
+# Largest adaptive round: later rounds propose this many (the previous fixed default).
+MAX_ROUND = 10
 
 
 @dataclass
@@ -60,10 +65,12 @@ class NAOStrategy(Strategy):
         space: the search space.
         seed: seeds every random choice (sampling, initialisation, shuffling, dropout).
         seed_archs: random architectures evaluated before the first controller fit.
-        per_round: most architectures proposed per round (the best-predicted candidates).
-        round_fraction: a round proposes at most this fraction of the evaluated pool
-            (rounded up, at least 1, at most ``per_round``): early rounds are small, so the
-            controller is refitted after every few labels while each label changes it most.
+        per_round: architectures proposed per round (the best-predicted candidates). None
+            (default): adaptive, ``ceil(round_fraction * evaluated)`` capped at
+            :data:`MAX_ROUND`: early rounds are small, so the controller is refitted after
+            every few labels while each label changes it most. An explicit number fixes the
+            round size (the NAO-WS and training presets' schedules, e.g. 300 per round).
+        round_fraction: the adaptive round's share of the evaluated pool.
         top_k: best evaluated architectures whose embeddings are improved each round.
         candidates: new architectures each controller must decode per round before ranking.
         local_top: the one-change neighbours of this many best evaluated architectures join
@@ -87,9 +94,9 @@ class NAOStrategy(Strategy):
         space: SearchSpace,
         seed: int = 0,
         *,
-        seed_archs: int = 20,
-        per_round: int = 10,
-        round_fraction: float = 1.0,
+        seed_archs: int = 10,
+        per_round: int | None = None,
+        round_fraction: float = 0.25,
         top_k: int = 10,
         candidates: int = 100,
         local_top: int = 0,
@@ -104,7 +111,7 @@ class NAOStrategy(Strategy):
         threads: int | None = 1,
     ) -> None:
         super().__init__(space, seed)
-        for name, value in (("seed_archs", seed_archs), ("per_round", per_round), ("top_k", top_k),
+        for name, value in (("seed_archs", seed_archs), ("per_round", 1 if per_round is None else per_round), ("top_k", top_k),
                             ("candidates", candidates), ("ensemble", ensemble),
                             ("fit_steps", fit_steps), ("refit_steps", refit_steps)):
             if int(value) < 1:
@@ -117,7 +124,8 @@ class NAOStrategy(Strategy):
         if isinstance(controller, dict):
             controller = ControllerConfig.from_dict({**for_space(space).to_dict(), **controller})
         self.cfg = controller or for_space(space)
-        self.seed_archs, self.per_round, self.top_k = int(seed_archs), int(per_round), int(top_k)
+        self.seed_archs, self.top_k = int(seed_archs), int(top_k)
+        self.per_round = None if per_round is None else int(per_round)
         self.candidates, self.ensemble = int(candidates), int(ensemble)
         self.round_fraction, self.local_top, self.explore = float(round_fraction), int(local_top), float(explore)
         self.semi_supervised = int(semi_supervised)
@@ -196,7 +204,9 @@ class NAOStrategy(Strategy):
 
     def round_size(self, n_evaluated: int) -> int:
         """Proposals of the next round for a pool of ``n_evaluated`` architectures."""
-        return max(1, min(self.per_round, math.ceil(self.round_fraction * n_evaluated)))
+        if self.per_round is not None:
+            return self.per_round
+        return max(1, min(MAX_ROUND, math.ceil(self.round_fraction * n_evaluated)))
 
     def _fit(self, archs: list[Architecture], values: np.ndarray) -> None:
         first = not self._models or not self.warm_start
