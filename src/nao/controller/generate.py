@@ -66,27 +66,40 @@ def decode_new(
         steps = step_sizes(model.cfg.step_increment, model.cfg.max_step)
     width = beam_width or model.cfg.beam_width
     states, grad = model.gradient(model.tokens(top))
+    batch = states.shape[0]
     found: list[tuple[Architecture, float]] = []
-    for step in steps:
+    steps, start, chunk = list(steps), 0, 1
+    while start < len(steps):
+        # Decode a chunk of step sizes in one batched call (chunks double: 1, 2, 4, ...): on a
+        # CPU the per-call overhead of these tiny tensors dominates, and a round often needs
+        # dozens of step sizes. Results are read step by step, in order, as if decoded singly.
+        block = steps[start : start + chunk]
+        start, chunk = start + len(block), chunk * 2
+        eta = torch.tensor(block, dtype=states.dtype, device=states.device).repeat_interleave(batch)
+        eta = eta.view(-1, 1, 1)  # (S*B, 1, 1): one step size per moved architecture
+        rep_states, rep_grad = states.repeat(len(block), 1, 1), grad.repeat(len(block), 1, 1)  # (S*B, L, H)
         if width == 1:
-            decoded = model.decode_moved(states, grad, step).unsqueeze(1)  # (B, L) -> (B, 1, L)
+            decoded = model.decode_moved(rep_states, rep_grad, eta).unsqueeze(1)  # (S*B, L) -> (S*B, 1, L)
             ok = torch.ones(decoded.shape[:2], dtype=torch.bool)
         else:
-            decoded, logp = model.beam_moved(states, grad, step, width)  # (B, W, L), (B, W)
+            decoded, logp = model.beam_moved(rep_states, rep_grad, eta, width)  # (S*B, W, L), (S*B, W)
             ok = torch.isfinite(logp).cpu()
         decoded_list = decoded.cpu().tolist()
-        for w in range(decoded.shape[1]):  # most likely alternatives of every arch first
-            for b, beams in enumerate(decoded_list):
-                if not ok[b, w] or not space.is_valid(beams[w]):  # masks are per position only
-                    continue
-                arch = space.make(beams[w])
-                key, pruned = space.key(arch), space.key(space.prune(arch))
-                if key in seen or pruned in seen:  # known, or the same network as a known one
-                    continue
-                seen.update((key, pruned))
-                found.append((arch, step))
-                if len(found) >= n_new:
-                    return found
+        for j, step in enumerate(block):
+            rows = range(j * batch, (j + 1) * batch)
+            for w in range(decoded.shape[1]):  # most likely alternatives of every arch first
+                for b in rows:
+                    seq = decoded_list[b][w]
+                    if not ok[b, w] or not space.is_valid(seq):  # masks are per position only
+                        continue
+                    arch = space.make(seq)
+                    key, pruned = space.key(arch), space.key(space.prune(arch))
+                    if key in seen or pruned in seen:  # known, or the same network as a known one
+                        continue
+                    seen.update((key, pruned))
+                    found.append((arch, step))
+                    if len(found) >= n_new:
+                        return found
     return found
 
 

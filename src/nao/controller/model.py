@@ -270,16 +270,16 @@ class EncoderPredictorDecoder(nn.Module):
             (grad,) = torch.autograd.grad(score.sum(), states)  # rows are independent: sum = per-row grads
         return states.detach(), grad
 
-    def decode_moved(self, states: torch.Tensor, grad: torch.Tensor, step: float) -> torch.Tensor:
-        """Greedy decoding (B, L) from ``normalize(states + step * grad)``."""
+    def decode_moved(self, states: torch.Tensor, grad: torch.Tensor, step: float | torch.Tensor) -> torch.Tensor:
+        """Greedy decoding (B, L) from ``normalize(states + step * grad)`` (``step``: a number or (B, 1, 1))."""
         with self.evaluating(), torch.no_grad():
             moved = F.normalize(states + step * grad, dim=-1)  # (B, L, H)
             return self.decoder.greedy(moved, embed(moved), self.mask)
 
     def beam_moved(
-        self, states: torch.Tensor, grad: torch.Tensor, step: float, width: int
+        self, states: torch.Tensor, grad: torch.Tensor, step: float | torch.Tensor, width: int
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Beam decoding (B, W, L) and log-probabilities (B, W) from moved states."""
+        """Beam decoding (B, W, L) and log-probabilities (B, W) from moved states (``step`` as above)."""
         with self.evaluating(), torch.no_grad():
             moved = F.normalize(states + step * grad, dim=-1)  # (B, L, H)
             return self.decoder.beam(moved, embed(moved), self.mask, width)

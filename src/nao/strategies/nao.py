@@ -197,7 +197,7 @@ class NAOStrategy(Strategy):
         if len(archs) < 2:  # nothing to learn from yet (failures): keep exploring
             return self._random_unseen(size, set())
         with torch_threads(self.threads):
-            self._fit(archs, values)
+            self._fit(archs, values, size)
             batch = self._propose(archs, values, size)
         self.rounds += 1
         return batch
@@ -208,7 +208,16 @@ class NAOStrategy(Strategy):
             return self.per_round
         return max(1, min(MAX_ROUND, math.ceil(self.round_fraction * n_evaluated)))
 
-    def _fit(self, archs: list[Architecture], values: np.ndarray) -> None:
+    def _share(self, size: int) -> float:
+        """An adaptive round of ``size`` proposals does this share of a full round's controller work.
+
+        Its warm-started refit takes that share of ``refit_steps`` and it decodes that share
+        of ``candidates`` (the same proportion of candidates is proposed), so small early
+        rounds feed labels back sooner without making a run's controller cost grow.
+        """
+        return 1.0 if self.per_round is not None else min(1.0, size / MAX_ROUND)
+
+    def _fit(self, archs: list[Architecture], values: np.ndarray, size: int) -> None:
         first = not self._models or not self.warm_start
         if first:
             self._models = [
@@ -217,7 +226,7 @@ class NAOStrategy(Strategy):
             ]
             self._pretrain()
             self._optimizers = [make_optimizer(m) for m in self._models]
-        steps = self.fit_steps if first else self.refit_steps
+        steps = self.fit_steps if first else max(1, round(self.refit_steps * self._share(size)))
         epochs = epochs_for_steps(steps, len(archs), self.cfg.batch_size)
         for model, opt in zip(self._models, self._optimizers):
             fit(model, archs, values, self.rng, epochs=epochs, optimizer=opt)
@@ -243,7 +252,8 @@ class NAOStrategy(Strategy):
         seen = set(self._records) | {self.network_key(r.arch) for r in self._records.values()}
         order = np.argsort(-values, kind="stable")
         top = [archs[i] for i in order[: self.top_k]]
-        cands = improve_candidates(self._models, top, self.candidates, seen, self.local_top, self.explore)
+        n_new = max(size, math.ceil(self.candidates * self._share(size)))
+        cands = improve_candidates(self._models, top, n_new, seen, self.local_top, self.explore)
         batch = [c.arch for c in cands[:size]]
         for c in cands[:size]:
             self._predicted[self.space.key(c.arch)] = c.predicted
