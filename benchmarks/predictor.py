@@ -2,8 +2,10 @@
 
     python benchmarks/predictor.py                                  # NB201 CIFAR-10, sizes 50,100,200
     python benchmarks/predictor.py --variants default,official --train-sizes 100 --seeds 5
+    python benchmarks/predictor.py --variants default,seminas --train-sizes 25,50,100,200
 
-Each variant is a controller configuration (plus an ensemble size); every one is fitted
+Each variant is a controller configuration (plus an ensemble size and a number of SemiNAS
+pseudo-labelled architectures, :func:`nao.controller.fit.semi_supervised_fit`); every one is fitted
 on the same random training sets and scored on the same disjoint test sets (see
 :mod:`nao.controller.evaluate`): Kendall tau and pairwise accuracy against ``val_acc``,
 and exact / per-token reconstruction of the test architectures.
@@ -21,19 +23,21 @@ from nao.controller.evaluate import METRICS, predict_eval
 from nao.data.paths import data_root
 from nao.evaluators.tabular import TabularBenchmark
 from nao.spaces import get_space
+from nao.strategies.nao import SEMINAS_UNLABELLED
 
 
-def variants(space) -> dict[str, tuple[ControllerConfig, int]]:
-    """name -> (config, ensemble size)."""
+def variants(space) -> dict[str, tuple[ControllerConfig, int, int]]:
+    """name -> (config, ensemble size, SemiNAS unlabelled architectures)."""
     base = for_space(space)
     sizes = {k: getattr(base, k) for k in ("embedding_size", "hidden_size", "mlp_hidden_size")}
     return {
-        "default": (base, 1),
-        "ensemble3": (base, 3),
-        "official": (official().with_(**sizes), 1),
-        "minmax": (base.with_(target_transform="minmax"), 1),
-        "no-pretrain": (base.with_(pretrain_archs=0), 1),
-        "no-position": (base.with_(positional=False), 1),
+        "default": (base, 1, 0),
+        "ensemble3": (base, 3, 0),
+        "official": (official().with_(**sizes), 1, 0),
+        "minmax": (base.with_(target_transform="minmax"), 1, 0),
+        "no-pretrain": (base.with_(pretrain_archs=0), 1, 0),
+        "no-position": (base.with_(positional=False), 1, 0),
+        "seminas": (base, 1, SEMINAS_UNLABELLED),
     }
 
 
@@ -55,9 +59,9 @@ def main() -> None:
     print(f"{args.space} on {table.path.name}: test {args.test_size}, {args.seeds} seeds, mean ± sem")
     print(f"{'variant':>12} {'train':>5} " + " ".join(f"{m:>15}" for m in METRICS) + "   time")
     for name in args.variants.split(","):
-        cfg, ensemble = known[name]
+        cfg, ensemble, semi = known[name]
         start = time.perf_counter()
-        summary = predict_eval(table, sizes, args.test_size, args.seeds, cfg, ensemble=ensemble)
+        summary = predict_eval(table, sizes, args.test_size, args.seeds, cfg, ensemble=ensemble, semi_supervised=semi)
         elapsed = time.perf_counter() - start
         for size, row in summary.items():
             cells = " ".join(f"{row[m]['mean']:>8.3f}±{row[m]['sem']:.3f}" for m in METRICS)
