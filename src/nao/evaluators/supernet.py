@@ -67,6 +67,7 @@ from nao.registry import EVALUATORS
 from nao.results import Result
 from nao.spaces.base import Architecture, SearchSpace
 from nao.train.classifier import Runtime, make_runtime
+from nao.train.schedule import cosine_lr
 
 log = logging.getLogger(__name__)
 
@@ -312,7 +313,7 @@ class SupernetEvaluator(RoundCheckpoints, Evaluator):
     def _lr(self) -> float:
         steps_per_epoch = len(self.train_set) // self.cfg.batch_size
         progress = min(1.0, self.steps_done / max(1, steps_per_epoch * self.schedule_epochs))
-        return self.cfg.lr_min + 0.5 * (self.cfg.lr - self.cfg.lr_min) * (1.0 + math.cos(math.pi * progress))
+        return cosine_lr(self.cfg.lr, self.cfg.lr_min, progress)
 
     def _train_epoch(self, failed: dict[Hashable, str]) -> None:
         cfg = self.cfg

@@ -42,6 +42,7 @@ from nao.data.cifar import ImageSet
 from nao.errors import ConfigError
 from nao.train.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
 from nao.train.progress import EpochBar
+from nao.train.schedule import cosine_lr
 
 log = logging.getLogger(__name__)
 
@@ -194,10 +195,6 @@ def _autocast(runtime: Runtime) -> torch.autocast:
     return torch.autocast(device_type=runtime.device.type, dtype=torch.bfloat16, enabled=runtime.bf16)
 
 
-def _cosine_lr(cfg: TrainConfig, progress: float) -> float:
-    return cfg.lr_min + 0.5 * (cfg.lr - cfg.lr_min) * (1.0 + math.cos(math.pi * min(progress, 1.0)))
-
-
 def _epoch_seed(seed: int, epoch: int) -> int:
     # Seeding per epoch makes a resumed run draw the same batches as an uninterrupted one.
     return (seed * 1_000_003 + epoch * 7_919 + 12_345) % (2**63 - 1)
@@ -281,7 +278,7 @@ class _Trainer:
         cfg = self.cfg
         progress = self.step / self.total_steps
         for group in self.optimizer.param_groups:
-            group["lr"] = _cosine_lr(cfg, progress)
+            group["lr"] = cosine_lr(cfg.lr, cfg.lr_min, progress)
         if hasattr(self.model, "set_drop_path"):
             self.model.set_drop_path(progress)
         if self.rt.channels_last:
