@@ -1,9 +1,10 @@
 """NASNet-style CIFAR networks built from a normal and a reduction cell.
 
-Layout (the one NAO, ENAS and DARTS all use): a 3x3 conv stem with ``3F`` channels, then
-three stages of ``N`` normal cells separated by two reduction cells (so ``3N + 2`` cells;
-channels double and resolution halves at each reduction), an optional auxiliary head after
-the second reduction cell, global average pooling, dropout and a linear classifier.
+Layout (the one NAO, ENAS and DARTS all use, shared with the supernet in
+:mod:`nao.nn.skeleton`): a 3x3 conv stem with ``3F`` channels, then three stages of ``N``
+normal cells separated by two reduction cells (so ``3N + 2`` cells; channels double and
+resolution halves at each reduction), an optional auxiliary head after the second reduction
+cell, global average pooling, dropout and a linear classifier.
 
 A cell takes the outputs of the two previous cells (ids 0 and 1). They are first
 calibrated to the cell's ``C`` channels: a factorized reduction for input 0 when the
@@ -31,6 +32,7 @@ import torch
 from torch import nn
 
 from nao.nn.ops import FactorizedReduce, ReLUConvBN, init_weights_, make_op
+from nao.nn.skeleton import CellSlot, CellStack
 
 
 class NodeLike(Protocol):
@@ -201,7 +203,7 @@ class AuxiliaryHead(nn.Module):
         return self.classifier(self.features(x).flatten(1))  # (B,768,1,1) -> (B,768)
 
 
-class CellNetwork(nn.Module):
+class CellNetwork(CellStack):
     """The full classifier; ``forward`` returns ``(logits, aux_logits or None)``.
 
     ``aux_logits`` is only computed in training mode with ``config.auxiliary``.
@@ -216,30 +218,18 @@ class CellNetwork(nn.Module):
     ) -> None:
         super().__init__()
         self.config = config
-        n, c = config.layers, config.channels
-        c_stem = config.stem_multiplier * c
-        self.stem = nn.Sequential(
-            nn.Conv2d(config.in_channels, c_stem, 3, padding=1, bias=False), nn.BatchNorm2d(c_stem)
+
+        def make_cell(slot: CellSlot) -> Cell:
+            spec = reduce if slot.reduction else normal
+            return Cell(spec, slot.c_pp, slot.c_p, slot.c, slot.reduction, slot.reduction_prev, config.extra_input_conv)
+
+        self._build_body(config.in_channels, config.channels, config.layers, config.stem_multiplier, make_cell)
+        self.aux_index = 2 * config.layers + 1  # after the second reduction cell (8x8 on CIFAR)
+        # Registered between the cells and the classifier: that order fixes the seeded initialisation.
+        self.auxiliary_head = (
+            AuxiliaryHead(self.cell_channels(self.aux_index), config.num_classes) if config.auxiliary else None
         )
-        self.reduction_ids = (n, 2 * n + 1)
-        self.cells = nn.ModuleList()
-        c_pp, c_p, reduction_prev = c_stem, c_stem, False
-        self.aux_index = 2 * n + 1
-        aux_channels = 0
-        for i in range(3 * n + 2):
-            reduction = i in self.reduction_ids
-            if reduction:
-                c *= 2
-            spec = reduce if reduction else normal
-            cell = Cell(spec, c_pp, c_p, c, reduction, reduction_prev, config.extra_input_conv)
-            self.cells.append(cell)
-            c_pp, c_p, reduction_prev = c_p, cell.out_channels, reduction
-            if i == self.aux_index:
-                aux_channels = c_p
-        self.auxiliary_head = AuxiliaryHead(aux_channels, config.num_classes) if config.auxiliary else None
-        self.pool = nn.AdaptiveAvgPool2d(1)
-        self.dropout = nn.Dropout(config.dropout)
-        self.classifier = nn.Linear(c_p, config.num_classes)
+        self._build_head(config.num_classes, config.dropout)
         # Per-cell drop-path probability; a buffer so changing it never retriggers torch.compile.
         self.register_buffer("drop_prob", torch.zeros(len(self.cells)), persistent=False)
         self.reset_parameters(generator)
@@ -259,15 +249,13 @@ class CellNetwork(nn.Module):
         self.drop_prob.copy_(self.config.drop_path * ramp * float(min(max(progress, 0.0), 1.0)))
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-        aux = None
         use_drop = self.training and self.config.drop_path > 0
-        s0 = s1 = self.stem(x)
-        for i, cell in enumerate(self.cells):
-            s0, s1 = s1, cell(s0, s1, self.drop_prob[i] if use_drop else None)
-            if i == self.aux_index and self.auxiliary_head is not None and self.training:
-                aux = self.auxiliary_head(s1)
-        out = self.dropout(self.pool(s1).flatten(1))  # (B,C,1,1) -> (B,C)
-        return self.classifier(out), aux
+        drop = [self.drop_prob[i] if use_drop else None for i in range(len(self.cells))]
+        with_aux = self.auxiliary_head is not None and self.training
+        out, mid = self.run_cells(x, drop, tap=self.aux_index if with_aux else None)
+        # The auxiliary head draws no random numbers, so running it after the last cell changes nothing.
+        aux = self.auxiliary_head(mid) if self.auxiliary_head is not None and mid is not None else None
+        return self.classify(out), aux
 
 
 def cells_of(space: Any, arch: Any) -> tuple[CellSpec, CellSpec]:

@@ -39,6 +39,7 @@ from torch import nn
 
 from nao.errors import ConfigError
 from nao.nn.ops import OPS, FactorizedReduce, ReLUConvBN, init_weights_, make_op
+from nao.nn.skeleton import CellSlot, CellStack
 from nao.spaces.base import Architecture
 from nao.spaces.cells import ConvCellSpace
 
@@ -128,6 +129,7 @@ class SuperCell(nn.Module):
     ) -> None:
         super().__init__()
         self.num_nodes, self.num_ops, self.c, self.reduction = num_nodes, len(ops), c, reduction
+        self.out_channels = c  # the combine conv maps any concat back to C: what lets cells share weights
         if reduction_prev:
             self.pre0: nn.Module = FactorizedReduce(c_pp, c, affine)
         elif c_pp != c:
@@ -164,7 +166,7 @@ class SuperCell(nn.Module):
         return self.combine_bn(F.conv2d(F.relu(torch.cat(outs, dim=1)), w))
 
 
-class Supernet(nn.Module):
+class Supernet(CellStack):
     """NASNet-layout network (stem, 3 stages of N cells, 2 reduction cells) with shared weights.
 
     Args:
@@ -192,25 +194,13 @@ class Supernet(nn.Module):
         if image_size is not None:
             check_image_size(image_size)
         self.space, self.config = space, config
-        n, c = config.layers, config.channels
-        c_stem = config.stem_multiplier * c
-        self.stem = nn.Sequential(
-            nn.Conv2d(config.in_channels, c_stem, 3, padding=1, bias=False), nn.BatchNorm2d(c_stem)
-        )
-        self.reduction_ids = (n, 2 * n + 1)
-        self.cells = nn.ModuleList()
-        c_pp, c_p, reduction_prev = c_stem, c_stem, False
-        for i in range(3 * n + 2):
-            reduction = i in self.reduction_ids
-            if reduction:
-                c *= 2
-            self.cells.append(
-                SuperCell(space.num_nodes, space.ops, c_pp, c_p, c, reduction, reduction_prev, config.affine)
-            )
-            c_pp, c_p, reduction_prev = c_p, c, reduction  # every super cell outputs C channels
-        self.pool = nn.AdaptiveAvgPool2d(1)
-        self.dropout = nn.Dropout(config.dropout)
-        self.classifier = nn.Linear(c_p, config.num_classes)
+
+        def make_cell(slot: CellSlot) -> SuperCell:
+            return SuperCell(space.num_nodes, space.ops, slot.c_pp, slot.c_p, slot.c, slot.reduction,
+                             slot.reduction_prev, config.affine)
+
+        self._build_body(config.in_channels, config.channels, config.layers, config.stem_multiplier, make_cell)
+        self._build_head(config.num_classes, config.dropout)
         self._plans: dict[tuple[int, ...], ArchPlan] = {}
         self.reset_parameters(generator)
 
@@ -230,11 +220,8 @@ class Supernet(nn.Module):
     def forward(self, x: torch.Tensor, plan: ArchPlan | Architecture) -> torch.Tensor:
         if isinstance(plan, Architecture):
             plan = self.plan(plan)
-        s0 = s1 = self.stem(x)
-        for i, cell in enumerate(self.cells):
-            cp = plan.reduce if i in self.reduction_ids else plan.normal
-            s0, s1 = s1, cell(s0, s1, cp)
-        return self.classifier(self.dropout(self.pool(s1).flatten(1)))  # (B,C,1,1) -> (B,C)
+        out, _ = self.run_cells(x, self.per_cell(plan.normal, plan.reduce))
+        return self.classify(out)
 
     def batchnorms(self) -> list[nn.BatchNorm2d]:
         """Every BatchNorm layer (cached: switching their modes is on the scoring hot path)."""
@@ -245,8 +232,7 @@ class Supernet(nn.Module):
     def path_modules(self, plan: ArchPlan) -> list[nn.Module]:
         """The modules a forward pass of ``plan`` runs (stem, cell pre-processing, chosen ops, ...)."""
         out: list[nn.Module] = [self.stem, self.classifier]
-        for i, cell in enumerate(self.cells):
-            cp = plan.reduce if i in self.reduction_ids else plan.normal
+        for cell, cp in zip(self.cells, self.per_cell(plan.normal, plan.reduce)):
             out += [cell.pre0, cell.pre1, cell.combine_bn]
             for n, (ia, oa, ib, ob) in enumerate(cp.nodes):
                 out += [cell.candidate(n, ia, oa), cell.candidate(n, ib, ob)]
