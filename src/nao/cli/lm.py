@@ -31,15 +31,14 @@ from typing import Any
 import torch
 
 from nao.data.corpus import load_corpus
-from nao.errors import ConfigError, NaoError
+from nao.errors import ConfigError
 from nao.spaces.base import Architecture
+from nao.spaces.resolve import resolve_arch
 from nao.spaces.rnn import RNNCellSpace
 from nao.threads import resolve_device
 from nao.train.lm import LMConfig, LMResult, preset, train_lm
 
 log = logging.getLogger(__name__)
-
-RNN_SPACES = ("rnn", "rnn-darts", "rnn-enas")
 
 
 # -- shared helpers ----------------------------------------------------------------------------
@@ -60,27 +59,11 @@ def ptb_dir(data_dir: str | None) -> Path:
 
 
 def resolve_rnn_arch(text: str, space: str | None = None) -> tuple[RNNCellSpace, Architecture]:
-    """``--arch NAME|STRING`` -> (space, architecture); NaoError naming the problem otherwise."""
-    from nao.spaces import get_space
-
-    if space is not None and space not in RNN_SPACES:
-        raise ConfigError(f"--space {space!r} is not a recurrent cell space; choose one of {', '.join(RNN_SPACES)}")
-    for name in RNN_SPACES:  # a published name picks its own space
-        sp = get_space(name)
-        assert isinstance(sp, RNNCellSpace)
-        if text.strip().lower() in {k.lower() for k in sp.named_architectures()}:
-            if space is not None and space != name:
-                raise ConfigError(f"--arch {text} lives in space {name!r}, not --space {space!r}")
-            return sp, sp.named(text)
-    errors = []
-    for name in [space] if space else list(RNN_SPACES):
-        sp = get_space(name)
-        assert isinstance(sp, RNNCellSpace)
-        try:
-            return sp, sp.parse(text)
-        except NaoError as e:
-            errors.append(f"{name}: {e}")
-    raise ConfigError(f"--arch {text[:80]!r} is neither a known recurrent cell name nor a valid genotype ({'; '.join(errors)})")
+    """``--arch NAME|STRING`` -> (space, architecture) among the recurrent spaces
+    (:func:`nao.spaces.resolve.resolve_arch` with ``family="rnn"``); NaoError naming the problem otherwise."""
+    sp, arch = resolve_arch(text, space, family="rnn")
+    assert isinstance(sp, RNNCellSpace)  # every space of the rnn family is one
+    return sp, arch
 
 
 def _set_threads(n: int | None) -> None:

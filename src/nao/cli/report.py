@@ -11,7 +11,7 @@ import argparse
 from pathlib import Path
 
 from nao.errors import NaoError
-from nao.spaces import get_space
+from nao.spaces.resolve import resolve_arch
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -37,8 +37,7 @@ def run_report(args: argparse.Namespace) -> int:
 def run_show(args: argparse.Namespace) -> int:
     from nao.viz import draw_architecture
 
-    space = get_space(args.space)
-    arch = _read_arch(space, args.arch)
+    space, arch = resolve_arch(args.arch, args.space, label="ARCH")
     out = Path(args.out or f"{space.name}-arch.png")
     if out.suffix.lower() != ".png":
         raise NaoError(f"--out {out}: only .png is written")
@@ -46,13 +45,3 @@ def run_show(args: argparse.Namespace) -> int:
     print(f"wrote {out}")
     return 0
 
-
-def _read_arch(space, text: str):
-    """Parse ``text``; a space with published cells (``named``) also accepts their names."""
-    try:
-        return space.parse(text)
-    except NaoError:
-        named = getattr(space, "named", None)
-        if named is None or any(c in text for c in "|(~[ "):
-            raise
-        return named(text)

@@ -147,11 +147,11 @@ def run_cifar(args: argparse.Namespace) -> int:
     from nao.data.cifar import load_cifar, split_train_val, subset
     from nao.data.paths import data_root
     from nao.nn.network import build_network, count_flops, count_parameters
-    from nao.spaces.known import resolve_arch
+    from nao.spaces.resolve import resolve_arch
     from nao.train.classifier import make_runtime, train_classifier
 
     # Validate everything cheap first: the architecture, the flags, the output directory.
-    space, arch = resolve_arch(args.arch, args.space)
+    space, arch = resolve_arch(args.arch, args.space, family="cell")
     _check_positive(epochs=args.epochs, channels=args.channels, layers=args.layers, batch_size=args.batch_size,
                     subset=args.subset, test_subset=args.test_subset, lr=args.lr)
     if args.val_size < 0:

@@ -13,6 +13,7 @@ import importlib
 
 from nao.registry import SPACES
 from nao.spaces.base import Architecture, SearchSpace
+from nao.spaces.resolve import resolve_arch
 
 # Modules that register spaces; imported lazily so `import nao` stays cheap.
 _SPACE_MODULES = ("nao.spaces.nb201", "nao.spaces.cells", "nao.spaces.rnn")
@@ -35,4 +36,4 @@ def space_names() -> list[str]:
     return SPACES.names()
 
 
-__all__ = ["Architecture", "SearchSpace", "get_space", "space_names"]
+__all__ = ["Architecture", "SearchSpace", "get_space", "resolve_arch", "space_names"]

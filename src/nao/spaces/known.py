@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from nao.errors import ConfigError, NaoError, OutOfSpaceError
+from nao.errors import ConfigError
 from nao.nn.network import CellSpec
 from nao.spaces.base import Architecture, SearchSpace
 
@@ -224,43 +224,9 @@ def known_cells(name: str) -> tuple[CellSpec, CellSpec]:
     return CellSpec.from_pairs(k.normal, k.normal_concat), CellSpec.from_pairs(k.reduce, k.reduce_concat)
 
 
-#: Order in which a bare genotype string is tried against the cell presets.
-INFER_ORDER = ("darts", "nao", "nao-ws")
-
-
 def resolve_arch(text: str, space: str | None = None) -> tuple[SearchSpace, Architecture]:
-    """Turn ``--arch NAME|STRING`` (and optional ``--space``) into ``(space, arch)``.
+    """``--arch NAME|STRING`` among the conv cell spaces: :func:`nao.spaces.resolve.resolve_arch` with
+    ``family="cell"`` (kept here because callers import it from this module)."""
+    from nao.spaces.resolve import resolve_arch as resolve
 
-    A known name picks its own space (``space``, if given, must agree). A string is
-    parsed by ``space``, or else by the first of :data:`INFER_ORDER` that accepts it.
-    Raises a :class:`~nao.errors.NaoError` naming the problem when nothing accepts it.
-    """
-    from nao.spaces import get_space
-
-    key = text.strip().lower()
-    if key in KNOWN:
-        k = KNOWN[key]
-        if space is not None and space != k.space:
-            raise ConfigError(f"--arch {k.name} lives in space {k.space!r}, not --space {space!r}")
-        sp = get_space(k.space)
-        return sp, sp.parse(k.genotype())
-    if space is not None:
-        sp = get_space(space)
-        return sp, sp.parse(text)
-    errors = []
-    for name in INFER_ORDER:
-        try:
-            sp = get_space(name)
-        except ConfigError:
-            continue
-        try:
-            return sp, sp.parse(text)
-        except NaoError as e:
-            errors.append(f"{name}: {e}")
-    if not errors:
-        raise ConfigError(f"no cell space ({', '.join(INFER_ORDER)}) is available to parse --arch")
-    short = text if len(text) <= 60 else text[:57] + "..."
-    raise OutOfSpaceError(
-        f"--arch {short!r} is neither a known name ({', '.join(known_names())}) nor in any cell space "
-        f"({'; '.join(errors)})"
-    )
+    return resolve(text, space, family="cell")
