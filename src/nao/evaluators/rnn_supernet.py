@@ -41,7 +41,6 @@ Metrics (search sees only validation ones):
 from __future__ import annotations
 
 import logging
-import math
 import time
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import asdict, dataclass, field, replace
@@ -53,11 +52,10 @@ import torch
 from nao.data.corpus import Corpus, batchify, perplexity
 from nao.errors import ConfigError
 from nao.evaluators.base import Evaluator
-from nao.evaluators.rounds import RoundCheckpoints
+from nao.evaluators.rounds import PoolRounds
 from nao.nn.rnn import SHARE_MODES, ModelConfig, RNNLanguageModel, build_model
 from nao.presets import register_preset
 from nao.registry import EVALUATORS
-from nao.results import Result
 from nao.spaces.base import Architecture, SearchSpace
 from nao.spaces.rnn import RecurrentGenotype, RNNCellSpace
 from nao.train.lm import LMConfig, LMTrainer, evaluate_lm
@@ -141,15 +139,17 @@ def _tiny_supernet() -> RNNSupernetConfig:
 
 @dataclass
 class _Member:
+    """A pool architecture, its cell, and its latest scores (``rank = -val_loss``; ``-inf`` until scored)."""
+
     arch: Architecture
     genotype: RecurrentGenotype
     key: Hashable
-    score: float = float("-inf")
+    rank: float = float("-inf")
     metrics: dict[str, float] = field(default_factory=dict)
 
 
 @EVALUATORS.register("rnn-supernet")
-class RNNSupernetEvaluator(RoundCheckpoints, Evaluator):
+class RNNSupernetEvaluator(PoolRounds[_Member], Evaluator):
     """Scores rounds of recurrent cells with a weight-sharing language model (module docstring).
 
     Args:
@@ -188,40 +188,31 @@ class RNNSupernetEvaluator(RoundCheckpoints, Evaluator):
         self._init_rounds()
         self.history: list[dict[str, Any]] = []
 
-    @property
-    def batch_size(self) -> int:
-        """Architectures the next round scores (the Study asks the strategy for this many)."""
-        return self.cfg.seed_pool if self.rounds == 0 else self.cfg.new_per_round
+    # -- the round (nao.evaluators.rounds.PoolRounds) -------------------------------------------
+    def _train_round(self, failed: dict[Hashable, str]) -> list[float]:
+        return self.train_on_pool(self.cfg.steps_per_round)
 
-    def rounds_for_budget(self, budget: int) -> int:
-        """Rounds a Study with ``budget`` unique architectures runs (if every round is full)."""
-        return 1 + math.ceil(max(0, budget - self.cfg.seed_pool) / self.cfg.new_per_round)
+    def _score_member(self, m: _Member, failed: dict[Hashable, str]) -> float:
+        return self._score(m)
 
-    # -- the round ---------------------------------------------------------------------------
-    def evaluate(self, archs: Sequence[Architecture]) -> list[Result]:
-        t0 = time.perf_counter()
-        self._begin_round(len(archs))
-        new = [self._member(a) for a in archs]
-        keep = sorted(self.pool, key=lambda m: m.score, reverse=True)[: max(0, self.cfg.pool_size - len(new))]
-        self.pool = keep + new
-        losses = self.train_on_pool(self.cfg.steps_per_round)
-        train_s = time.perf_counter() - t0
-        score_s = {id(m): self._score(m) for m in self.pool}
-        out = []
-        for m in new:
-            info = {"round": self.rounds, "supernet_steps": self.trainer.steps}
-            out.append(Result(m.arch, "ok", dict(m.metrics), train_s / max(1, len(new)) + score_s[id(m)], None, info))
+    def _metrics(self, m: _Member) -> dict[str, float]:
+        return dict(m.metrics)
+
+    def _result_info(self) -> dict[str, Any]:
+        return {"round": self.rounds, "supernet_steps": self.trainer.steps}
+
+    def _round_summary(self, n_new: int, n_failed: int, trained: list[float], seconds: float) -> dict[str, Any]:
         scores = [m.metrics["val_ppl"] for m in self.pool]
         summary = {
             "round": self.rounds,
-            "new": len(new),
+            "new": n_new,
             "pool": len(self.pool),
             "steps": self.trainer.steps,
-            "train_ppl": perplexity(float(np.mean(losses))) if losses else float("nan"),
+            "train_ppl": perplexity(float(np.mean(trained))) if trained else float("nan"),
             "best_val_ppl": min(scores),
             "median_val_ppl": float(np.median(scores)),
             "tokens_per_s": self.trainer.tokens_per_s,
-            "seconds": time.perf_counter() - t0,
+            "seconds": seconds,
         }
         self.history.append(summary)
         log.info(
@@ -229,9 +220,7 @@ class RNNSupernetEvaluator(RoundCheckpoints, Evaluator):
             summary["round"], summary["new"], summary["pool"], summary["steps"], summary["train_ppl"],
             summary["best_val_ppl"], summary["median_val_ppl"], summary["seconds"],
         )
-        if self.on_round is not None:
-            self.on_round(summary)
-        return out
+        return summary
 
     def train_on_pool(self, steps: int, pool: Sequence[Architecture] | None = None) -> list[float]:
         """``steps`` supernet mini-batches, each with a pool architecture drawn uniformly."""
@@ -249,10 +238,9 @@ class RNNSupernetEvaluator(RoundCheckpoints, Evaluator):
             out.append(m.metrics)
         return out
 
-    def ranking(self) -> list[tuple[Architecture, float]]:
-        """The pool by latest validation perplexity, best first."""
-        ranked = sorted(self.pool, key=lambda m: m.score, reverse=True)
-        return [(m.arch, m.metrics["val_ppl"]) for m in ranked if m.metrics]
+    def _ranking_value(self, m: _Member) -> float | None:
+        """Validation perplexity (the pool is ranked by minus the validation loss)."""
+        return m.metrics["val_ppl"] if m.metrics else None
 
     # -- checkpoints (resume, nao.evaluators.rounds) --------------------------------------------
     def _state(self) -> dict[str, Any]:
@@ -260,8 +248,7 @@ class RNNSupernetEvaluator(RoundCheckpoints, Evaluator):
             "model": self.model.state_dict(),
             "trainer": self.trainer.state_dict(),
             "rng": self.rng.bit_generator.state,
-            "pool": [{"tokens": [int(t) for t in m.arch.tokens], "score": m.score, "metrics": dict(m.metrics)}
-                     for m in self.pool],
+            "pool": self._pool_state(),
             "history": [dict(row) for row in self.history],
         }
 
@@ -269,12 +256,14 @@ class RNNSupernetEvaluator(RoundCheckpoints, Evaluator):
         self.model.load_state_dict(state["model"])
         self.trainer.load_state_dict(state["trainer"])
         self.rng.bit_generator.state = state["rng"]
-        self.pool = []
-        for row in state["pool"]:
-            m = self._member(self.space.make(row["tokens"]))
-            m.score, m.metrics = row["score"], dict(row["metrics"])
-            self.pool.append(m)
+        self._restore_pool(state["pool"])
         self.history = [dict(row) for row in state["history"]]
+
+    def _member_row(self, m: _Member) -> dict[str, Any]:
+        return {"score": m.rank, "metrics": dict(m.metrics)}  # "score": the checkpoint's name for the rank
+
+    def _load_member_row(self, m: _Member, row: dict[str, Any]) -> None:
+        m.rank, m.metrics = row["score"], dict(row["metrics"])
 
     # -- helpers -----------------------------------------------------------------------------
     def _member(self, arch: Architecture) -> _Member:
@@ -286,7 +275,7 @@ class RNNSupernetEvaluator(RoundCheckpoints, Evaluator):
         t0 = time.perf_counter()
         with self.trainer.averager.swapped():
             loss, acc = evaluate_lm(self.model, self.score_data, self.cfg.lm.bptt, genotype=m.genotype, bf16=self.cfg.lm.bf16)
-        m.score = -loss
+        m.rank = -loss
         m.metrics = {"val_score": -loss, "val_loss": loss, "val_ppl": perplexity(loss), "val_acc": acc}
         return time.perf_counter() - t0
 

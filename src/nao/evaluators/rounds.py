@@ -17,13 +17,20 @@ generators and pool carry over. To resume such a search exactly (``nao search --
 A subclass implements :meth:`~RoundCheckpoints._state` / :meth:`~RoundCheckpoints._restore` (its
 own tensors and plain values), calls :meth:`~RoundCheckpoints._init_rounds` in ``__init__`` and
 :meth:`~RoundCheckpoints._begin_round` at the start of each ``evaluate``.
+
+:class:`PoolRounds` builds the round itself on top (pool replacement, training, re-scoring,
+results, failures, ranking, the pool's checkpoint rows); the image and the recurrent supernet
+evaluators only add their network's training and scoring.
 """
 
 from __future__ import annotations
 
+import math
 import os
+import time
+from collections.abc import Callable, Hashable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, Protocol, TypeVar
 
 import numpy as np
 import torch
@@ -31,7 +38,7 @@ import torch
 from nao.errors import DataError
 from nao.journal import read_journal_for_resume
 from nao.results import Result
-from nao.spaces.base import SearchSpace
+from nao.spaces.base import Architecture, SearchSpace
 from nao.train.checkpoint import load_checkpoint, save_checkpoint
 
 #: A supernet search's checkpoint, in its run directory.
@@ -105,6 +112,131 @@ class RoundCheckpoints:
         raise NotImplementedError
 
     def _restore(self, state: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+
+class PoolMember(Protocol):
+    """What :class:`PoolRounds` needs of a pool entry."""
+
+    arch: Architecture
+    key: Hashable
+    rank: float  # what the pool is ranked by, higher is better; -inf until scored
+
+
+class PoolSizes(Protocol):
+    """The round sizes :class:`PoolRounds` reads from its evaluator's ``cfg``."""
+
+    seed_pool: int
+    new_per_round: int
+    pool_size: int
+
+
+M = TypeVar("M", bound=PoolMember)
+
+
+class PoolRounds(RoundCheckpoints, Generic[M]):
+    """Mixin: the round of a supernet evaluator over a pool of architectures.
+
+    One :meth:`evaluate` call is one round: the new architectures join the pool, replacing the
+    worst-ranked old ones so that it keeps ``cfg.pool_size`` members; the supernet trains on the
+    pool (:meth:`_train_round`); every member is re-scored (:meth:`_score_member`); the new ones are
+    returned as results, members that failed leave the pool, and a summary goes to ``on_round``.
+    ``batch_size`` is the next round's size (``seed_pool`` first, then ``new_per_round``), so the
+    Study asks the strategy for exactly one round.
+
+    A subclass supplies the network-specific parts: ``_member``, ``_train_round``,
+    ``_score_member``, ``_metrics``, ``_result_info``, ``_round_summary``, ``_ranking_value``,
+    ``_member_row``/``_load_member_row`` (a member's checkpoint fields), and ``_state``/``_restore``
+    for the rest of its state (:class:`RoundCheckpoints`).
+    """
+
+    cfg: PoolSizes
+    space: SearchSpace
+    pool: list[M]
+    on_round: Callable[[dict[str, Any]], None] | None
+
+    # -- sizes -------------------------------------------------------------------------------
+    @property
+    def batch_size(self) -> int:
+        """Architectures the next round scores (the Study asks the strategy for this many)."""
+        return self.cfg.seed_pool if self.rounds == 0 else self.cfg.new_per_round
+
+    def rounds_for_budget(self, budget: int) -> int:
+        """Rounds a Study with ``budget`` unique architectures runs (if every round is full)."""
+        return 1 + math.ceil(max(0, budget - self.cfg.seed_pool) / self.cfg.new_per_round)
+
+    # -- the round ---------------------------------------------------------------------------
+    def evaluate(self, archs: Sequence[Architecture]) -> list[Result]:
+        t0 = time.perf_counter()
+        failed: dict[Hashable, str] = {}  # key -> why; such members leave the pool after the round
+        self._begin_round(len(archs))
+        new = [self._member(a) for a in archs]
+        keep = sorted(self.pool, key=lambda m: m.rank, reverse=True)[: max(0, self.cfg.pool_size - len(new))]
+        self.pool = keep + new
+        trained = self._train_round(failed)
+        train_s = time.perf_counter() - t0
+        seconds = {id(m): self._score_member(m, failed) for m in self.pool}
+        info = self._result_info()
+        out = []
+        for m in new:
+            cost = train_s / max(1, len(new)) + seconds.get(id(m), 0.0)
+            if m.key in failed:
+                out.append(Result(m.arch, "failed", {}, cost, failed[m.key], dict(info)))
+            else:
+                out.append(Result(m.arch, "ok", self._metrics(m), cost, None, dict(info)))
+        self.pool = [m for m in self.pool if m.key not in failed]
+        summary = self._round_summary(len(new), len(failed), trained, time.perf_counter() - t0)
+        if self.on_round is not None:
+            self.on_round(summary)
+        return out
+
+    def ranking(self) -> list[tuple[Architecture, float]]:
+        """The current pool, best first by the latest ranking value, each with the value
+        :meth:`_ranking_value` reports (members not scored yet are left out)."""
+        ranked = sorted(self.pool, key=lambda m: m.rank, reverse=True)
+        values = [(m.arch, self._ranking_value(m)) for m in ranked]
+        return [(arch, value) for arch, value in values if value is not None]
+
+    # -- the pool in checkpoints -------------------------------------------------------------
+    def _pool_state(self) -> list[dict[str, Any]]:
+        return [{"tokens": [int(t) for t in m.arch.tokens], **self._member_row(m)} for m in self.pool]
+
+    def _restore_pool(self, rows: Sequence[dict[str, Any]]) -> None:
+        self.pool = []
+        for row in rows:
+            m = self._member(self.space.make(row["tokens"]))
+            self._load_member_row(m, row)
+            self.pool.append(m)
+
+    # -- what a subclass supplies ------------------------------------------------------------
+    def _member(self, arch: Architecture) -> M:
+        raise NotImplementedError
+
+    def _train_round(self, failed: dict[Hashable, str]) -> Any:
+        """Train on the pool; record architectures that failed in ``failed``; the result goes to
+        :meth:`_round_summary`."""
+        raise NotImplementedError
+
+    def _score_member(self, m: M, failed: dict[Hashable, str]) -> float:
+        """Score ``m`` in place (or record it in ``failed``); return the seconds it took."""
+        raise NotImplementedError
+
+    def _metrics(self, m: M) -> dict[str, float]:
+        raise NotImplementedError
+
+    def _result_info(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def _round_summary(self, n_new: int, n_failed: int, trained: Any, seconds: float) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def _ranking_value(self, m: M) -> float | None:
+        raise NotImplementedError
+
+    def _member_row(self, m: M) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def _load_member_row(self, m: M, row: dict[str, Any]) -> None:
         raise NotImplementedError
 
 

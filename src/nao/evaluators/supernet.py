@@ -49,7 +49,7 @@ import logging
 import math
 import time
 from collections.abc import Callable, Hashable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
@@ -61,10 +61,10 @@ from nao.data.augment import AugmentConfig, BatchLoader
 from nao.data.digits import ImageSplits
 from nao.errors import ConfigError
 from nao.evaluators.base import Evaluator
-from nao.evaluators.rounds import RoundCheckpoints
+from nao.evaluators.rounds import PoolRounds
+from nao.evaluators.supernet_config import BN_MODES, SCORES, SupernetTrainConfig
 from nao.nn.supernet import ArchPlan, Supernet, SupernetConfig, recalibrate_batchnorm, set_batchnorm_training
 from nao.registry import EVALUATORS
-from nao.results import Result
 from nao.spaces.base import Architecture, SearchSpace
 from nao.train.classifier import Runtime, make_runtime
 from nao.train.schedule import cosine_lr
@@ -73,76 +73,6 @@ log = logging.getLogger(__name__)
 
 #: The exception PyTorch raises when a device runs out of memory.
 OutOfMemoryError: type[BaseException] = getattr(torch, "OutOfMemoryError", torch.cuda.OutOfMemoryError)
-
-BN_MODES = ("batch", "recalibrate")
-#: What ranks the supernet's pool (``SupernetTrainConfig.score``).
-SCORES = ("acc", "loss")
-
-
-@dataclass(frozen=True)
-class SupernetTrainConfig:
-    """How the supernet is trained and how it scores.
-
-    Defaults are the official NAO-WS CIFAR-10 search settings (renqianluo/NAO_pytorch
-    ``NAO_V1/train_search.py`` argument defaults), unless noted.
-
-    Attributes:
-        seed_pool: architectures in the first round (``--controller_seed_arch 600``).
-        new_per_round: architectures each later round adds (``--controller_new_arch 300``).
-        pool_size: architectures trained on per round; the best old ones are kept to fill it
-            (the official code replaces the bottom ``new`` of its 600 by the new ones).
-        epochs_per_round: supernet epochs between two scorings (``--child_eval_epochs 50``).
-        total_epochs: length of the cosine schedule; 0 means ``epochs_per_round`` x the number
-            of rounds the budget allows (official: ``--child_epochs 200``, i.e. 4 rounds).
-        batch_size: training mini-batch (``--child_batch_size 128``).
-        eval_batch_size: images per scoring chunk (``--child_eval_batch_size 500``).
-        score_images: fixed validation images every architecture is scored on (0: the whole
-            validation split). The official code scores each on one random batch of 500.
-        lr, lr_min: cosine learning-rate range (``--child_lr_max 0.025``, ``--child_lr_min 0.001``).
-        momentum, weight_decay, grad_clip: SGD settings (0.9, ``--child_l2_reg 3e-4``,
-            ``--child_grad_bound 5``).
-        bn: BatchNorm statistics when scoring: ``"batch"`` or ``"recalibrate"`` (module docstring).
-        score: what ranks the pool and what search maximises: ``"acc"`` (validation accuracy, the
-            official choice) or ``"loss"`` (minus the validation cross-entropy: continuous, so it
-            separates cells whose accuracies differ by less than one validation image's worth).
-            Results carry ``val_score`` (the ranking value) besides ``val_acc`` and ``val_loss``.
-        calib_batches: training batches used to recalibrate BN (``bn="recalibrate"``).
-        augment: training augmentation (``None``: none; the official code crops and flips CIFAR).
-    """
-
-    seed_pool: int = 600
-    new_per_round: int = 300
-    pool_size: int = 600
-    epochs_per_round: int = 50
-    total_epochs: int = 0
-    batch_size: int = 128
-    eval_batch_size: int = 500
-    score_images: int = 0
-    lr: float = 0.025
-    lr_min: float = 0.001
-    momentum: float = 0.9
-    weight_decay: float = 3e-4
-    grad_clip: float = 5.0
-    bn: str = "batch"
-    score: str = "acc"
-    calib_batches: int = 4
-    augment: AugmentConfig | None = field(default_factory=lambda: AugmentConfig(crop_padding=4, flip=True, cutout=0))
-
-    def check(self) -> None:
-        """Raise :class:`ConfigError` naming the first invalid field."""
-        positive = ("seed_pool", "new_per_round", "pool_size", "epochs_per_round", "batch_size", "eval_batch_size")
-        for name in positive:
-            if getattr(self, name) < 1:
-                raise ConfigError(f"supernet setting {name} must be at least 1, got {getattr(self, name)}")
-        if self.score not in SCORES:
-            raise ConfigError(f"supernet setting score must be one of {', '.join(SCORES)}, got {self.score!r}")
-        if self.bn not in BN_MODES:
-            raise ConfigError(f"supernet setting bn must be one of {', '.join(BN_MODES)}, got {self.bn!r}")
-        if self.new_per_round > self.pool_size:
-            raise ConfigError(f"new_per_round {self.new_per_round} exceeds pool_size {self.pool_size}")
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 @dataclass
@@ -158,7 +88,7 @@ class _Member:
 
 
 @EVALUATORS.register("supernet")
-class SupernetEvaluator(RoundCheckpoints, Evaluator):
+class SupernetEvaluator(PoolRounds[_Member], Evaluator):
     """Scores rounds of architectures with a weight-sharing supernet (module docstring).
 
     Args:
@@ -219,60 +149,35 @@ class SupernetEvaluator(RoundCheckpoints, Evaluator):
         self.schedule_epochs = train.total_epochs
         self.history: list[dict[str, float]] = []  # one row per supernet epoch
 
-    # -- sizes ---------------------------------------------------------------------------------
-    @property
-    def batch_size(self) -> int:
-        """Architectures the next round scores (the Study asks the strategy for this many)."""
-        return self.cfg.seed_pool if self.rounds == 0 else self.cfg.new_per_round
-
-    def rounds_for_budget(self, budget: int) -> int:
-        """Rounds a Study with ``budget`` unique architectures runs (if every round is full)."""
-        rest = max(0, budget - self.cfg.seed_pool)
-        return 1 + math.ceil(rest / self.cfg.new_per_round)
-
-    # -- the round -------------------------------------------------------------------------------
-    def evaluate(self, archs: Sequence[Architecture]) -> list[Result]:
-        t0 = time.perf_counter()
-        failed: dict[Hashable, str] = {}
-        self._begin_round(len(archs))
-        new = [self._member(a) for a in archs]
-        keep = sorted(self.pool, key=lambda m: m.rank, reverse=True)[: max(0, self.cfg.pool_size - len(new))]
-        self.pool = keep + new
+    # -- the round (nao.evaluators.rounds.PoolRounds) ---------------------------------------------
+    def _train_round(self, failed: dict[Hashable, str]) -> None:
         if self.schedule_epochs <= 0:
             self.schedule_epochs = self.cfg.epochs_per_round  # unknown length: anneal within each round
         for _ in range(self.cfg.epochs_per_round):
             self._train_epoch(failed)
-        train_s = time.perf_counter() - t0
-        scored = {id(m): self._score_member(m, failed) for m in self.pool}
-        out = []
-        for m in new:
-            key = m.key
-            cost = train_s / max(1, len(new)) + scored.get(id(m), 0.0)
-            info = {"round": self.rounds, "supernet_epochs": self.epochs_done, "bn": self.cfg.bn}
-            if key in failed:
-                out.append(Result(m.arch, "failed", {}, cost, failed[key], info))
-            else:
-                out.append(Result(m.arch, "ok", {"val_acc": m.score, "val_loss": m.loss, "val_score": m.rank}, cost, None, info))
-        self.pool = [m for m in self.pool if m.key not in failed]
+
+    def _metrics(self, m: _Member) -> dict[str, float]:
+        return {"val_acc": m.score, "val_loss": m.loss, "val_score": m.rank}
+
+    def _result_info(self) -> dict[str, Any]:
+        return {"round": self.rounds, "supernet_epochs": self.epochs_done, "bn": self.cfg.bn}
+
+    def _round_summary(self, n_new: int, n_failed: int, trained: None, seconds: float) -> dict[str, Any]:
         scores = [m.score for m in self.pool]
         last = self.history[-1] if self.history else {}
         summary = {
-            "round": self.rounds, "new": len(new), "failed": len(failed), "pool": len(self.pool),
+            "round": self.rounds, "new": n_new, "failed": n_failed, "pool": len(self.pool),
             "epochs": self.epochs_done, "best": max(scores, default=float("nan")),
             "median": float(np.median(scores)) if scores else float("nan"),
             "train_acc": last.get("train_acc", float("nan")), "images_per_s": last.get("images_per_s", 0.0),
-            "seconds": time.perf_counter() - t0,
+            "seconds": seconds,
         }
         log.debug("supernet round: %s", summary)
-        if self.on_round is not None:
-            self.on_round(summary)
-        return out
+        return summary
 
-    def ranking(self) -> list[tuple[Architecture, float]]:
-        """The current pool best first by the latest ranking value (``score`` setting), with
-        each one's validation accuracy (both from the last round)."""
-        ranked = sorted(self.pool, key=lambda m: m.rank, reverse=True)
-        return [(m.arch, m.score) for m in ranked if math.isfinite(m.rank)]
+    def _ranking_value(self, m: _Member) -> float | None:
+        """Validation accuracy, whatever ranks the pool (``score`` setting)."""
+        return m.score if math.isfinite(m.rank) else None
 
     # -- checkpoints (resume) --------------------------------------------------------------------
     def _state(self) -> dict[str, Any]:
@@ -281,8 +186,7 @@ class SupernetEvaluator(RoundCheckpoints, Evaluator):
             "optimizer": self.optimizer.state_dict(),
             "rng": self.rng.bit_generator.state,
             "generator": self.generator.get_state(),
-            "pool": [{"tokens": [int(t) for t in m.arch.tokens], "score": m.score, "loss": m.loss, "rank": m.rank}
-                     for m in self.pool],
+            "pool": self._pool_state(),
             "epochs_done": self.epochs_done,
             "steps_done": self.steps_done,
             "schedule_epochs": self.schedule_epochs,
@@ -294,14 +198,16 @@ class SupernetEvaluator(RoundCheckpoints, Evaluator):
         self.optimizer.load_state_dict(state["optimizer"])
         self.rng.bit_generator.state = state["rng"]
         self.generator.set_state(state["generator"].cpu())  # a generator's state is a CPU tensor, even for CUDA
-        self.pool = []
-        for row in state["pool"]:
-            m = self._member(self.space.make(row["tokens"]))
-            m.score, m.loss, m.rank = row["score"], row["loss"], row["rank"]
-            self.pool.append(m)
+        self._restore_pool(state["pool"])
         self.epochs_done, self.steps_done = int(state["epochs_done"]), int(state["steps_done"])
         self.schedule_epochs = int(state["schedule_epochs"])
         self.history = [dict(row) for row in state["history"]]
+
+    def _member_row(self, m: _Member) -> dict[str, Any]:
+        return {"score": m.score, "loss": m.loss, "rank": m.rank}
+
+    def _load_member_row(self, m: _Member, row: dict[str, Any]) -> None:
+        m.score, m.loss, m.rank = row["score"], row["loss"], row["rank"]
 
     # -- training --------------------------------------------------------------------------------
     def _member(self, arch: Architecture) -> _Member:
@@ -459,3 +365,6 @@ def _autocast(runtime: Runtime) -> contextlib.AbstractContextManager:
 def _short(e: BaseException) -> str:
     text = str(e).strip().splitlines()
     return text[0][:200] if text else type(e).__name__
+
+
+__all__ = ["BN_MODES", "SCORES", "OutOfMemoryError", "SupernetEvaluator", "SupernetTrainConfig"]
