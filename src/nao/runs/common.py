@@ -47,6 +47,10 @@ class ExecutorConfig:
             if getattr(self, key) is not None and self.name not in owners:
                 raise ConfigError(f"--{key.replace('_', '-')} applies to --executor {' or '.join(owners)}, "
                                   f"not {self.name}")
+        if self.gpus_per_eval and self.address is None and not _local_gpus():
+            # A local cluster would accept the request and then never schedule a task: say so now.
+            raise ConfigError(f"--gpus-per-eval {self.gpus_per_eval}: this machine has no CUDA GPU "
+                              f"(give --address of a cluster that has GPUs)")
 
     def build(self) -> Executor:
         """The executor (an unreachable Ray address fails here, before any work)."""
@@ -77,6 +81,12 @@ def refuse_changes(where: str, saved: Mapping[str, Any], resolved: Mapping[str, 
 
 def _shown(v: Any) -> str:
     return repr(v) if isinstance(v, str) else str(v)
+
+
+def _local_gpus() -> int:
+    import torch
+
+    return torch.cuda.device_count() if torch.cuda.is_available() else 0
 
 
 def executor_from(options: Mapping[str, Any]) -> ExecutorConfig:

@@ -34,7 +34,7 @@ from nao.spaces.cells import ConvCellSpace
 from nao.train.checkpoint import CHECKPOINT_NAME, load_checkpoint
 from nao.train.classifier import TrainConfig, train_classifier
 
-DATASETS = ("digits", "cifar10")
+DATASETS = ("digits", "cifar10", "folder")
 NO_AUGMENT = AugmentConfig(crop_padding=0, flip=False, cutout=0)
 CIFAR_AUGMENT = AugmentConfig(crop_padding=4, flip=True, cutout=0)
 
@@ -44,6 +44,14 @@ def load_splits(cfg: Any) -> ImageSplits:
     gen = torch.Generator().manual_seed(cfg.seed)
     if cfg.dataset == "digits":
         splits = load_digits_splits(cfg.seed, cfg.digits_fractions)
+        train, val, test = splits.train, splits.val, splits.test
+    elif cfg.dataset == "folder":
+        from nao.data.folder import load_image_folder
+
+        if not cfg.data_dir:
+            raise DataError("--dataset folder needs --data-dir DIR (one sub-folder of images per class)")
+        # Resized while read, so the size below is already the images' own.
+        splits = load_image_folder(cfg.data_dir, image_size=cfg.image_size or 32, seed=cfg.seed)
         train, val, test = splits.train, splits.val, splits.test
     else:
         from nao.data.cifar import load_cifar, split_train_val
@@ -59,7 +67,7 @@ def load_splits(cfg: Any) -> ImageSplits:
         splits = ImageSplits("cifar10", train, val, test, 10, CIFAR_AUGMENT, {"source": data.source})
     train = _first(train, cfg.train_images, gen)
     test = _first(test, cfg.test_images, gen)
-    if cfg.image_size:
+    if cfg.image_size and cfg.dataset != "folder":
         from nao.data.cifar import downsample
 
         train, val, test = (downsample(part, cfg.image_size) for part in (train, val, test))

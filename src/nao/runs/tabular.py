@@ -13,8 +13,6 @@ import gzip
 import io
 import itertools
 import os
-import time
-from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,7 +23,7 @@ from nao.errors import ConfigError
 from nao.evaluators.base import Evaluator
 from nao.evaluators.tabular import TabularEvaluator
 from nao.presets import register_preset
-from nao.results import Objective, Result
+from nao.results import Objective
 from nao.runs.common import ExecutorConfig
 from nao.runs.skeleton import RunContext, RunKind, Search
 from nao.spaces import get_space
@@ -84,8 +82,6 @@ class TabularKind(RunKind):
         self.space = get_space(cfg.space)
         self.evaluator: Evaluator = TabularEvaluator(self.space, Path(cfg.benchmark))  # validates the file
         _check_budget(cfg.budget, self.space, self.evaluator)
-        if os.environ.get("NAO_TEST_EVAL_DELAY_S"):
-            self.evaluator = SlowedEvaluator(self.evaluator, float(os.environ["NAO_TEST_EVAL_DELAY_S"]))
         self.objective = Objective.of(cfg.objective)
         self.executor = cfg.executor.build()  # an unreachable Ray address fails here
 
@@ -118,18 +114,6 @@ def _check_budget(budget: int, space, evaluator: TabularEvaluator) -> None:
     table = evaluator.table
     if budget > len(table):
         raise ConfigError(f"--budget {budget} exceeds the {len(table)} architectures in {table.path}")
-
-
-class SlowedEvaluator(Evaluator):
-    """Test hook: sleeps before each batch. Set ``NAO_TEST_EVAL_DELAY_S`` so a test can kill a run midway."""
-
-    def __init__(self, inner: Evaluator, delay_s: float) -> None:
-        self.inner, self.space, self.delay_s = inner, inner.space, delay_s
-        self.batch_size = getattr(inner, "batch_size", 1)
-
-    def evaluate(self, archs: Sequence) -> list[Result]:
-        time.sleep(self.delay_s)
-        return self.inner.evaluate(archs)
 
 
 def synthetic_table(path: str | os.PathLike, seed: int = 0) -> Path:

@@ -1,0 +1,328 @@
+"""Kinds ``trained-cnn`` and ``trained-rnn``: NAO as in the paper, every candidate trained from scratch.
+
+Each candidate is trained briefly on a training split and scored on a validation split held out of
+the training data (images: ``val_acc``; language models: ``val_ppl``, lower is better), through any
+executor (sequential, a local process pool, Ray: one candidate per worker or GPU). Every candidate
+checkpoints each epoch in ``DIR/candidates/<id>/``; after a crash ``nao search --resume DIR`` keeps
+the journal's finished candidates and continues unfinished ones from their last epoch. Image
+searches end like NAO-WS: the top ``top_k`` are retrained briefly and the winner is trained with
+the final settings and tested once; language-model searches train the winner with ``final`` and
+test it.
+
+Presets (``trained-cnn/NAME``): ``smoke`` (seconds, tests), ``cpu`` (16x16 CIFAR-10 on 2 cores),
+``paper`` (the official NAO search settings, for a GPU cluster). ``trained-rnn/NAME``: ``smoke``,
+``cpu``, ``paper``.
+
+>>> from nao.presets import preset
+>>> cfg = preset("trained-cnn/paper")
+>>> cfg.network.channels, cfg.network.layers, cfg.train.epochs, cfg.budget
+(32, 3, 25, 1500)
+"""
+
+from __future__ import annotations
+
+from contextlib import AbstractContextManager
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+from nao.data.augment import AugmentConfig
+from nao.data.corpus import Corpus
+from nao.errors import ConfigError
+from nao.evaluators.lm_training import LMTrainingEvaluator
+from nao.evaluators.training import TrainingEvaluator
+from nao.nn.network import NetworkConfig
+from nao.nn.supernet import check_image_size
+from nao.presets import register_preset
+from nao.results import Objective
+from nao.runs.common import ExecutorConfig
+from nao.runs.images import load_splits
+from nao.runs.skeleton import RunContext, RunKind, Search
+from nao.runs.supernet_cnn import finish_images
+from nao.runs.supernet_rnn import RNN_SPACES, ptb_dir
+from nao.spaces import get_space
+from nao.spaces.cells import ConvCellSpace
+from nao.strategies import make_strategy
+from nao.study import Study
+from nao.threads import torch_threads
+from nao.train.classifier import TrainConfig, make_runtime
+from nao.train.lm import LMConfig
+from nao.train.lm import preset as lm_preset
+
+CANDIDATES_DIR = "candidates"
+
+
+@dataclass
+class TrainedCnnConfig:
+    """An image-cell search that trains every candidate.
+
+    Attributes mirror :class:`~nao.runs.supernet_cnn.WSConfig` for the data (``dataset`` digits,
+    cifar10 or folder; ``train_images``/``val_images``/``test_images``/``image_size``) and the end of
+    the search (``top_k``, ``rerank_*``, ``final_*``); ``network`` and ``train`` are each candidate's
+    child network and training, ``strategy_options`` the strategy's round sizes, ``executor`` where
+    candidates train.
+    """
+
+    preset: str = "smoke"
+    dataset: str = "digits"
+    data_dir: str | None = None
+    train_images: int = 0
+    val_images: int = 5000
+    test_images: int = 0
+    image_size: int = 0
+    digits_fractions: tuple[float, float, float] = (0.6, 0.2, 0.2)
+    space: str = "nao-ws"
+    strategy: str = "nao"
+    strategy_options: dict[str, Any] = field(default_factory=dict)
+    budget: int = 6
+    seed: int = 0
+    device: str = "cpu"
+    threads: int = 1
+    network: NetworkConfig = field(default_factory=NetworkConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    top_k: int = 2
+    rerank_network: NetworkConfig = field(default_factory=NetworkConfig)
+    rerank_train: TrainConfig = field(default_factory=TrainConfig)
+    final_network: NetworkConfig = field(default_factory=NetworkConfig)
+    final_train: TrainConfig = field(default_factory=TrainConfig)
+    executor: ExecutorConfig = field(default_factory=ExecutorConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+_NO_AUGMENT = AugmentConfig(crop_padding=0, flip=False, cutout=0)
+
+
+@register_preset("trained-cnn", "smoke")
+def _cnn_smoke() -> TrainedCnnConfig:
+    # Seconds on a CPU: the whole pipeline (search, per-candidate checkpoints, rerank, final), not a search.
+    net = NetworkConfig(channels=8, layers=1, auxiliary=False)
+    tiny = TrainConfig(epochs=1, batch_size=32, eval_batch_size=256, lr=0.05, lr_min=0.0, nesterov=True,
+                       aux_weight=0.0, augment=_NO_AUGMENT, eval_every=0)
+    return TrainedCnnConfig(
+        preset="smoke", train_images=256, val_images=128, test_images=128, budget=6,
+        strategy_options={"seed_archs": 4, "per_round": 2, "top_k": 2, "candidates": 4,
+                          "controller": {"epochs": 25, "pretrain_archs": 0}},
+        network=net, train=tiny, top_k=2, rerank_network=net, rerank_train=tiny, final_network=net, final_train=tiny)
+
+
+@register_preset("trained-cnn", "cpu")
+def _cnn_cpu() -> TrainedCnnConfig:
+    # 2 CPU cores, --executor processes: 16x16 CIFAR-10 (5k train / 1k validation), a child of F=8, N=1 trained
+    # 2 epochs (~10 s each on one core), 40 random seeds + 3 NAO rounds of 20 = 100 candidates.
+    augment = AugmentConfig(crop_padding=2, flip=True, cutout=0)
+    net = NetworkConfig(channels=8, layers=1, auxiliary=False, dropout=0.0, drop_path=0.0)
+    brief = TrainConfig(epochs=2, batch_size=64, eval_batch_size=500, lr=0.05, lr_min=0.0, nesterov=True,
+                        weight_decay=3e-4, grad_clip=5.0, aux_weight=0.0, augment=augment, eval_every=0)
+    return TrainedCnnConfig(
+        preset="cpu", dataset="cifar10", train_images=5000, val_images=1000, image_size=16, budget=100,
+        strategy_options={"seed_archs": 40, "per_round": 20, "top_k": 10, "candidates": 60},
+        network=net, train=brief, top_k=3, rerank_network=net, rerank_train=replace(brief, epochs=5),
+        final_network=replace(net, channels=12), final_train=replace(brief, epochs=10))
+
+
+@register_preset("trained-cnn", "paper")
+def _cnn_paper() -> TrainedCnnConfig:
+    # The official NAO CIFAR-10 search (renqianluo/NAO, NAO/cnn train_search scripts and the paper, sec. 4.1):
+    # children N=3, F=32, B=5 nodes, 25 epochs, batch 128, cosine lr 0.024, auxiliary head, drop-path keep
+    # 0.7 (drop_path 0.3); the controller is trained on all evaluated architectures, the top 100 are moved
+    # with lambda = 10, 20, 30 into 300 new ones per iteration. A random seed pool of 600 (the NAO-WS seed pool
+    # size; the paper's 600 evaluated + 3 x 300) and 3 iterations: 1,500 candidates, the paper's budget order.
+    from nao.controller.config import official
+    from nao.train.presets import get_preset
+
+    final = get_preset("paper")
+    augment = AugmentConfig(crop_padding=4, flip=True, cutout=0)
+    child = TrainConfig(epochs=25, batch_size=128, eval_batch_size=500, lr=0.024, lr_min=0.0, weight_decay=3e-4,
+                        grad_clip=5.0, aux_weight=0.4, augment=augment, eval_every=0)
+    net = NetworkConfig(channels=32, layers=3, auxiliary=True, dropout=0.0, drop_path=0.3)
+    return TrainedCnnConfig(
+        preset="paper", dataset="cifar10", val_images=5000, budget=1500, threads=0, device="auto",
+        strategy_options={"seed_archs": 600, "per_round": 300, "top_k": 100, "candidates": 300,
+                          "controller": official()},
+        network=net, train=child, top_k=5, rerank_network=net, rerank_train=child,
+        final_network=final.network, final_train=final.train)
+
+
+class TrainedCnnKind(RunKind):
+    """Image cells, every candidate trained; rerank and final training as for NAO-WS."""
+
+    name = "trained-cnn"
+    config_class = TrainedCnnConfig
+    scores_from = "training"
+    resumable_changes = ("executor", "budget", "threads")
+    objective = Objective("val_acc", "max")
+
+    def threads(self) -> AbstractContextManager:
+        return torch_threads(self.config.threads)
+
+    def prepare(self) -> None:
+        cfg = self.config
+        if cfg.budget < 1:
+            raise ConfigError(f"--budget must be at least 1, got {cfg.budget}")
+        self.space = get_space(cfg.space)
+        if not isinstance(self.space, ConvCellSpace):
+            raise ConfigError(f"a trained-cnn search needs a conv cell space (nao-ws, nao, darts), not {cfg.space!r}")
+        self.runtime = make_runtime(_device(cfg.device))
+        self.data = load_splits(cfg)
+        check_image_size(self.data.image_size)
+        self.executor = cfg.executor.build()
+
+    def build(self, ctx: RunContext) -> Search:
+        cfg = self.config
+        evaluator = TrainingEvaluator.from_splits(self.space, self.data, network=cfg.network, train_config=cfg.train,
+                                                  device=str(self.runtime.device), seed=cfg.seed,
+                                                  checkpoint_root=ctx.rundir.path / CANDIDATES_DIR)
+        strategy = make_strategy(cfg.strategy, self.space, seed=cfg.seed,
+                                 **(cfg.strategy_options if cfg.strategy == "nao" else {}))
+        n_tr, n_va, n_te = self.data.sizes()
+        ctx.say(f"NAO training every candidate on {self.data.name}: {n_tr} train / {n_va} val images, child "
+                f"F={cfg.network.channels} N={cfg.network.layers} x {cfg.train.epochs} epochs, budget {cfg.budget}, "
+                f"executor {cfg.executor.name}")
+        return Search(self.space, evaluator, strategy, self.objective, cfg.budget, self.executor)
+
+    def exact_replay(self, saved: dict[str, Any] | None) -> bool:
+        was = (saved or {}).get("executor", {}).get("name", "sequential")
+        return was == "sequential" and self.config.executor.name == "sequential"
+
+    def finish(self, ctx: RunContext, search: Search, study: Study) -> dict[str, Any]:
+        ranked = sorted((r for r in study.history if r.ok), key=self.objective.score, reverse=True)
+        candidates = [(r.arch, r.metrics["val_acc"]) for r in ranked[: self.config.top_k]]
+        if not candidates:
+            raise ConfigError(f"every candidate failed to train; see {ctx.rundir.journal_path}")
+        ctx.say(f"reranking the top {len(candidates)} by {self.config.rerank_train.epochs}-epoch training")
+        return finish_images(self.config, self.space, self.data, self.runtime, ctx, candidates)
+
+    def is_finished(self, result: dict[str, Any]) -> bool:
+        return result.get("final", {}).get("status") == "ok"
+
+    def close(self) -> None:
+        if getattr(self, "executor", None) is not None:
+            self.executor.close()
+
+
+@dataclass
+class TrainedRnnConfig:
+    """A recurrent-cell search that trains every candidate on a corpus (``lm``) and the winner with ``final``."""
+
+    preset: str = "smoke"
+    space: str = "rnn"
+    strategy: str = "nao"
+    strategy_options: dict[str, Any] = field(default_factory=dict)
+    budget: int = 6
+    seed: int = 0
+    device: str = "cpu"
+    threads: int = 1
+    data_dir: str | None = None
+    #: Train/validate candidates on the first this many tokens of each split (0: all); the final training uses all.
+    search_tokens: tuple[int, int] = (0, 0)
+    #: The same for the winner's final training (0: all); the test split is always whole.
+    final_tokens: tuple[int, int] = (0, 0)
+    lm: LMConfig = field(default_factory=LMConfig)
+    final: LMConfig = field(default_factory=LMConfig)
+    executor: ExecutorConfig = field(default_factory=ExecutorConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@register_preset("trained-rnn", "smoke")
+def _rnn_smoke() -> TrainedRnnConfig:
+    # One epoch of PTB in ~200 large batches of a 32-unit model: seconds per candidate, deterministic
+    # (a time limit would make resumed runs differ).
+    tiny = replace(lm_preset("tiny"), batch_size=32, eval_batch_size=32, bptt=35, max_seq_len_delta=5, epochs=1)
+    return TrainedRnnConfig(preset="smoke", lm=tiny, final=tiny, search_tokens=(20_000, 5_000),
+                            final_tokens=(20_000, 5_000),
+                            strategy_options={"seed_archs": 4, "per_round": 2, "top_k": 2, "candidates": 4,
+                                              "controller": {"epochs": 25, "pretrain_archs": 0}})
+
+
+@register_preset("trained-rnn", "cpu")
+def _rnn_cpu() -> TrainedRnnConfig:
+    # Each candidate: the small LM preset's network (128 units) for one pass over the first 200k PTB training
+    # tokens, scored on the first 20k validation tokens (a fixed amount of work, so resumes are exact; ~1 min
+    # a candidate on one free core); 20 seeds + 2 rounds of 10; the winner gets the small preset for 2 epochs.
+    brief = lm_preset("small", epochs=1, eval_every=0)
+    return TrainedRnnConfig(preset="cpu", budget=40, lm=brief, final=lm_preset("small", epochs=2),
+                            search_tokens=(200_000, 20_000),
+                            strategy_options={"seed_archs": 20, "per_round": 10, "top_k": 10, "candidates": 40})
+
+
+@register_preset("trained-rnn", "paper")
+def _rnn_paper() -> TrainedRnnConfig:
+    # The paper's PTB search trains candidates with the 850-unit recipe briefly; the winner with the full recipe.
+    return TrainedRnnConfig(preset="paper", budget=1500, device="auto", threads=0,
+                            lm=lm_preset("paper", epochs=10), final=lm_preset("paper"),
+                            strategy_options={"seed_archs": 600, "per_round": 300, "top_k": 100, "candidates": 300})
+
+
+class TrainedRnnKind(RunKind):
+    """Recurrent cells, every candidate trained briefly and scored by validation perplexity (lower is better)."""
+
+    name = "trained-rnn"
+    config_class = TrainedRnnConfig
+    scores_from = "training"
+    resumable_changes = ("executor", "budget", "threads")
+    objective = Objective("val_ppl", "min")
+
+    def threads(self) -> AbstractContextManager:
+        return torch_threads(self.config.threads)
+
+    def prepare(self) -> None:
+        from nao.data.corpus import load_corpus
+
+        cfg = self.config
+        if cfg.space not in RNN_SPACES:
+            raise ConfigError(f"--space {cfg.space!r} is not a recurrent cell space; choose one of {', '.join(RNN_SPACES)}")
+        self.space = get_space(cfg.space)
+        self.device = _device(cfg.device)
+        self.corpus = load_corpus(ptb_dir(cfg.data_dir))
+        self.executor = cfg.executor.build()
+
+    def build(self, ctx: RunContext) -> Search:
+        cfg = self.config
+        evaluator = LMTrainingEvaluator(self.space, _head(self.corpus, cfg.search_tokens), cfg.lm, device=self.device, seed=cfg.seed,
+                                        checkpoint_root=ctx.rundir.path / CANDIDATES_DIR)
+        strategy = make_strategy(cfg.strategy, self.space, seed=cfg.seed,
+                                 **(cfg.strategy_options if cfg.strategy == "nao" else {}))
+        return Search(self.space, evaluator, strategy, self.objective, cfg.budget, self.executor)
+
+    exact_replay = TrainedCnnKind.exact_replay
+
+    def finish(self, ctx: RunContext, search: Search, study: Study) -> dict[str, Any]:
+        from nao.nn.rnn import build_model
+        from nao.train.lm import train_lm
+
+        best = study.best()
+        if best is None:
+            raise ConfigError(f"every candidate failed to train; see {ctx.rundir.journal_path}")
+        shown = self.space.format(best.arch)
+        ctx.say(f"final training of the winner ({self.config.final.epochs} epochs max) {shown}")
+        model = build_model(self.config.final.model, len(self.corpus.vocab), self.space.decode(best.arch),
+                            seed=self.config.final.seed)
+        run = train_lm(model, _head(self.corpus, self.config.final_tokens), self.config.final, out_dir=ctx.rundir.path / "final", device=self.device,
+                       resume=ctx.resumed, quiet=ctx.quiet, meta={"arch": shown})
+        final = {"arch": shown, "status": "ok", "val_ppl": run.val_ppl, "test_ppl": run.test_ppl,
+                 "epochs": run.epochs_done, "seconds": run.train_time_s}
+        ctx.say(f"test perplexity {run.test_ppl:.1f} (validation {run.val_ppl:.1f})")
+        return {"final": final}
+
+    def is_finished(self, result: dict[str, Any]) -> bool:
+        return result.get("final", {}).get("status") == "ok"
+
+    close = TrainedCnnKind.close
+
+
+def _head(corpus: Corpus, tokens: tuple[int, int]) -> Corpus:
+    """``corpus`` with its training and validation splits cut to their first ``tokens`` (0: whole)."""
+    n_train, n_valid = tokens
+    return replace(corpus, train=corpus.train[: n_train or None], valid=corpus.valid[: n_valid or None])
+
+
+def _device(name: str) -> str:
+    from nao.threads import resolve_device
+
+    return resolve_device(name)
+
+
+KINDS = {"trained-cnn": TrainedCnnKind, "trained-rnn": TrainedRnnKind}
