@@ -9,9 +9,9 @@ import torch
 
 import nao.evaluators.rounds
 import nao.evaluators.supernet
-import nao.train.classifier
 import nao.runs
 import nao.runs.images as images
+import nao.train.classifier
 from nao.cli import main
 from nao.errors import ConfigError
 from nao.presets import preset, preset_names
@@ -311,3 +311,15 @@ def test_ws_config_survives_its_json_form():
         back = nao.runs.make_kind({**json.loads(json.dumps(cfg.to_dict())), "kind": "supernet-cnn"}).config
         # nao_options' ControllerConfig comes back as the dict the nao strategy also accepts.
         assert replace(back, nao_options=cfg.nao_options) == cfg and back.to_dict() == cfg.to_dict(), name
+
+
+def test_reranks_side_by_side_equal_reranks_one_after_another(tmp_path):
+    # The default presets rerank in 2 processes; each training is seeded on its own, so where it ran must not matter.
+    outcomes = []
+    for workers in (1, 2):
+        run = tmp_path / f"w{workers}"
+        assert main(["search", "cnn", "--preset", "smoke", "--set", f"rerank_workers={workers}", "--out", str(run),
+                     "-q"]) == 0
+        rerank = json.loads((run / "rerank.json").read_text())
+        outcomes.append([(r["arch"], r["metrics"]["val_acc"], r["metrics"]["val_loss"]) for r in rerank])
+    assert outcomes[0] == outcomes[1] and len(outcomes[0]) == 2

@@ -132,30 +132,60 @@ def join_sets(a: ImageSet, b: ImageSet) -> ImageSet:
 
 
 def rerank(cfg: Any, space: ConvCellSpace, data: ImageSplits, runtime, rundir: RunDir,
-            candidates: list[tuple[Architecture, float]], say: Callable[[str], None], quiet: bool,
-            resume: bool = False) -> list[dict]:
+           candidates: list[tuple[Architecture, float]], say: Callable[[str], None], quiet: bool,
+           resume: bool = False) -> list[dict]:
     """Brief training from scratch of each candidate (train split -> validation); best first.
 
-    ``rerank.json`` is rewritten after each candidate; a resumed run keeps the ones it holds.
+    With ``cfg.rerank_workers`` > 1 the candidates train side by side in that many processes (each
+    training is seeded on its own, so the results do not depend on where it ran). ``rerank.json`` is
+    rewritten after each candidate; a resumed run keeps the ones it holds.
     """
-    done = rundir.read_json("rerank.json", default=[]) if resume else []
-    reranked: list[dict] = []
-    for i, (arch, score) in enumerate(candidates):
-        if i < len(done) and done[i].get("arch") == space.format(arch):
-            r = done[i]
+    done = {r["arch"]: r for r in rundir.read_json("rerank.json", default=[])} if resume else {}
+    results: dict[int, dict] = {}
+
+    def record(i: int, r: dict[str, Any], kept: bool = False) -> None:
+        arch, score = candidates[i]
+        if kept:
             say(f"  rerank {i + 1}/{len(candidates)}: kept from rerank.json")
         else:
-            r = train_architecture(space, arch, data, cfg.rerank_network, cfg.rerank_train, runtime, data.train,
-                                   {"val": data.val}, cfg.seed + i, quiet=quiet)
-            r = {"arch": space.format(arch), "tokens": list(arch.tokens), "supernet_val_acc": score, **r}
+            r = {"arch": space.format(arch), "tokens": list(arch.tokens), "search_score": score, **r}
             shown = f"val_acc {r['metrics']['val_acc']:.4f}" if r["status"] == "ok" else f"failed ({r['error']})"
-            say(f"  rerank {i + 1}/{len(candidates)}: supernet {score:.4f} -> {shown} ({r['seconds']:.0f}s)")
-        reranked.append(r)
-        rundir.write_json("rerank.json", reranked)
-    order = sorted((r for r in reranked if r["status"] == "ok"), key=lambda r: r["metrics"]["val_acc"], reverse=True)
+            say(f"  rerank {i + 1}/{len(candidates)}: search score {score:.4f} -> {shown} ({r['seconds']:.0f}s)")
+        results[i] = r
+        rundir.write_json("rerank.json", [results[j] for j in sorted(results)])
+
+    todo = []
+    for i, (arch, _) in enumerate(candidates):
+        if space.format(arch) in done:
+            record(i, done[space.format(arch)], kept=True)
+        else:
+            todo.append(i)
+    jobs = {i: (space, candidates[i][0], data, cfg.rerank_network, cfg.rerank_train, runtime, data.train,
+                {"val": data.val}, cfg.seed + i) for i in todo}
+    workers = min(getattr(cfg, "rerank_workers", 1), len(todo))
+    if workers <= 1:
+        for i in todo:
+            record(i, train_architecture(*jobs[i], quiet=quiet))
+    else:
+        _rerank_in_processes(jobs, workers, record)
+    order = sorted((results[i] for i in sorted(results) if results[i]["status"] == "ok"),
+                   key=lambda r: r["metrics"]["val_acc"], reverse=True)
     if not order:
         raise DataError(f"every reranked architecture failed to train; see {rundir.path / 'rerank.json'}")
     return order
+
+
+def _rerank_in_processes(jobs: dict[int, tuple], workers: int, record: Callable[[int, dict], None]) -> None:
+    """Run ``train_architecture(*job)`` for each job in ``workers`` spawned processes of one thread each."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    # spawn, not fork: forking a process whose OpenMP runtime is initialised can hang the child.
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                             initializer=torch.set_num_threads, initargs=(1,)) as pool:
+        futures = {pool.submit(train_architecture, *job, quiet=True): i for i, job in jobs.items()}
+        for f in as_completed(futures):
+            record(futures[f], f.result())
 
 
 def final_training(cfg: Any, space: ConvCellSpace, data: ImageSplits, runtime, rundir: RunDir, order: list[dict],

@@ -88,6 +88,8 @@ class WSConfig:
         supernet: supernet shape.
         supernet_train: supernet training and scoring.
         top_k: architectures reranked by brief training from scratch.
+        rerank_workers: processes the reranks train in, side by side (1: one after another, in this
+            process). The CPU presets use both cores of a 2-core machine here.
         rerank_network, rerank_train: the brief training (official: 10 epochs at the search width).
         final_network, final_train: the winner's training (reported on the test split).
     """
@@ -110,6 +112,7 @@ class WSConfig:
     supernet: SupernetConfig = field(default_factory=SupernetConfig)
     supernet_train: SupernetTrainConfig = field(default_factory=SupernetTrainConfig)
     top_k: int = 5
+    rerank_workers: int = 1
     rerank_network: NetworkConfig = field(default_factory=NetworkConfig)
     rerank_train: TrainConfig = field(default_factory=TrainConfig)
     final_network: NetworkConfig = field(default_factory=NetworkConfig)
@@ -158,6 +161,7 @@ def _digits_preset() -> WSConfig:
         # The controller improves the top 10; it decodes 60 candidates and proposes the 20 best-predicted.
         nao_options={"top_k": 10, "candidates": 60},
         top_k=3,
+        rerank_workers=2,
         rerank_network=net,
         rerank_train=small,
         final_network=replace(net, channels=12),
@@ -195,6 +199,7 @@ def _cpu_preset() -> WSConfig:
         ),
         nao_options={"top_k": 10, "candidates": 60},
         top_k=3,
+        rerank_workers=2,
         rerank_network=net,
         rerank_train=brief,
         final_network=replace(net, channels=12),
@@ -384,7 +389,7 @@ def finish_images(cfg: Any, space: ConvCellSpace, data: Any, runtime: Any, ctx: 
         if winner and space.name in ("nao", "nao-ws") else None,
         "rerank": ctx.rundir.read_json("rerank.json", default=[]),
         "rerank_val_acc": winner["metrics"]["val_acc"] if winner else None,
-        "search_score": winner["supernet_val_acc"] if winner else None,
+        "search_score": winner["search_score"] if winner else None,
         "final": {**final.get("metrics", {}), "arch": winner["arch"] if winner else None,
                   "status": final.get("status"), "seconds": final.get("seconds"), "error": final.get("error"),
                   "epochs": cfg.final_train.epochs},

@@ -80,6 +80,7 @@ class TrainedCnnConfig:
     network: NetworkConfig = field(default_factory=NetworkConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     top_k: int = 2
+    rerank_workers: int = 1
     rerank_network: NetworkConfig = field(default_factory=NetworkConfig)
     rerank_train: TrainConfig = field(default_factory=TrainConfig)
     final_network: NetworkConfig = field(default_factory=NetworkConfig)
@@ -117,7 +118,7 @@ def _cnn_cpu() -> TrainedCnnConfig:
     return TrainedCnnConfig(
         preset="cpu", dataset="cifar10", train_images=5000, val_images=1000, image_size=16, budget=100,
         strategy_options={"seed_archs": 40, "per_round": 20, "top_k": 10, "candidates": 60},
-        network=net, train=brief, top_k=3, rerank_network=net, rerank_train=replace(brief, epochs=5),
+        network=net, train=brief, top_k=3, rerank_workers=2, rerank_network=net, rerank_train=replace(brief, epochs=5),
         final_network=replace(net, channels=12), final_train=replace(brief, epochs=10))
 
 
