@@ -122,3 +122,13 @@ def test_search_config_file_and_set(tmp_path, synthetic_nb201):
     saved = json.loads((out / "config.json").read_text())
     assert (saved["strategy"], saved["budget"], saved["seed"], saved["kind"]) == ("random", 7, 3, "tabular")
     assert len((out / "journal.jsonl").read_text().splitlines()) == 7
+
+
+def test_search_constraint_never_evaluates_an_infeasible_cell(synthetic_nb201, tmp_path):
+    out = tmp_path / "r"
+    assert main(["search", "tabular", "--benchmark", str(synthetic_nb201), "--strategy", "random",
+                 "--constraint", "params_m<=0.4", "--budget", "25", "--out", str(out), "-q"]) == 0
+    journal = [json.loads(x) for x in (out / "journal.jsonl").read_text().splitlines()]
+    assert len(journal) == 25 and all(r["metrics"]["params_m"] <= 0.4 for r in journal)
+    result = json.loads((out / "result.json").read_text())
+    assert result["constraint"]["infeasible"] > 0 and result["constraint"]["text"] == "params_m<=0.4"

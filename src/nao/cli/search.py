@@ -74,6 +74,8 @@ def _tabular(p: argparse.ArgumentParser) -> None:
     _common(p, "nao (default), bananas, local, rea, random")
     p.add_argument("--benchmark", default=None, help="benchmark table (.csv.gz); required for a new run")
     p.add_argument("--objective", default=None, help="validation column optimised (default val_acc; e.g. val_acc_12ep)")
+    p.add_argument("--constraint", default=None,
+                   help="e.g. 'params_m<=0.5': only architectures that satisfy it are proposed (no budget spent on others)")
     _executor_flags(p)
 
 
@@ -164,7 +166,7 @@ _SUPERNET_ONLY = {"supernet_score", "hidden_size", "share", "seed_pool", "new_pe
 #: flag -> dotted config key, per kind (flags absent from a kind's table are refused for it).
 _FLAG_KEYS: dict[str, dict[str, str]] = {
     "tabular": {"space": "space", "strategy": "strategy", "budget": "budget", "seed": "seed",
-                "benchmark": "benchmark", "objective": "objective"},
+                "benchmark": "benchmark", "objective": "objective", "constraint": "constraint"},
     "supernet-cnn": {"space": "space", "strategy": "strategy", "budget": "budget", "seed": "seed",
                      "dataset": "dataset", "data_dir": "data_dir", "device": "device", "threads": "threads",
                      "subset": "train_images", "image_size": "image_size", "supernet_score": "supernet_train.score"},

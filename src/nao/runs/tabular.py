@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from nao.constraints import ConstrainedStrategy, table_feasibility
 from nao.errors import ConfigError
 from nao.evaluators.base import Evaluator
 from nao.evaluators.tabular import TabularEvaluator
@@ -42,6 +43,8 @@ class TabularConfig:
         strategy_options: keyword arguments of the strategy.
         objective: the validation column optimised (``val_acc``; ``val_acc_12ep`` for the
             12-epoch landscape).
+        constraint: only architectures satisfying e.g. ``params_m<=0.5`` (a column known before training)
+            are proposed; infeasible proposals cost no budget (:mod:`nao.constraints`).
         budget: unique architectures evaluated (a run setting: a resume may raise it).
         seed: seeds the strategy.
         executor: where evaluations run.
@@ -53,6 +56,7 @@ class TabularConfig:
     strategy: str = "nao"
     strategy_options: dict[str, Any] = field(default_factory=dict)
     objective: str = "val_acc"
+    constraint: str | None = None
     budget: int = 100
     seed: int = 0
     executor: ExecutorConfig = field(default_factory=ExecutorConfig)
@@ -83,11 +87,14 @@ class TabularKind(RunKind):
         self.evaluator: Evaluator = TabularEvaluator(self.space, Path(cfg.benchmark))  # validates the file
         _check_budget(cfg.budget, self.space, self.evaluator)
         self.objective = Objective.of(cfg.objective)
+        self.feasibility = table_feasibility(cfg.constraint, self.evaluator.table) if cfg.constraint else None
         self.executor = cfg.executor.build()  # an unreachable Ray address fails here
 
     def build(self, ctx: RunContext) -> Search:
         cfg = self.config
         strategy = make_strategy(cfg.strategy, self.space, seed=cfg.seed, **cfg.strategy_options)
+        if self.feasibility is not None:
+            strategy = ConstrainedStrategy(strategy, self.feasibility)
         return Search(self.space, self.evaluator, strategy, self.objective, cfg.budget, self.executor)
 
     def exact_replay(self, saved: dict[str, Any] | None) -> bool:
@@ -95,6 +102,15 @@ class TabularKind(RunKind):
         # stays, sequential (a parallel run's completion order is not reproducible anyway).
         was = (saved or {}).get("executor", {}).get("name", "sequential")
         return was == "sequential" and self.config.executor.name == "sequential"
+
+    def finish(self, ctx: RunContext, search: Search, study) -> dict[str, Any]:
+        if not isinstance(search.strategy, ConstrainedStrategy):
+            return {}
+        s = search.strategy
+        ctx.say(f"constraint {self.config.constraint}: {s.n_infeasible} of {s.n_proposed} proposals infeasible "
+                f"(never evaluated)")
+        return {"constraint": {"text": self.config.constraint, "proposed": s.n_proposed,
+                               "infeasible": s.n_infeasible}}
 
     def close(self) -> None:
         executor = getattr(self, "executor", None)
