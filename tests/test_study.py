@@ -108,3 +108,27 @@ def test_parallel_study_evaluates_each_architecture_once():
         study.run(30)
     keys = [SPACE.key(r.arch) for r in study.history]
     assert len(keys) == 30 == len(set(keys))
+
+
+def test_the_study_owns_the_objective_and_tells_the_strategy():
+    # Bug 5 of issue 14: the objective was set in three places. A minimised metric ranks lowest first everywhere.
+    from nao.evaluators.base import Evaluator
+    from nao.results import Objective, Result
+    from nao.spaces import get_space
+    from nao.strategies import make_strategy
+    from nao.study import Study
+
+    class Ppl(Evaluator):
+        def __init__(self, space):
+            self.space = space
+
+        def evaluate(self, archs):
+            return [Result(a, "ok", {"val_ppl": 100.0 + sum(a.tokens)}) for a in archs]
+
+    space = get_space("nb201")
+    strategy = make_strategy("local", space, seed=0)
+    study = Study(space, strategy, Ppl(space), objective="val_ppl")
+    assert strategy.objective == Objective("val_ppl", "min")
+    best = study.run(budget=30)
+    assert best.metrics["val_ppl"] == min(r.metrics["val_ppl"] for r in study.history)
+    assert strategy.score(best) == -best.metrics["val_ppl"]

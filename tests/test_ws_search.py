@@ -169,6 +169,13 @@ def test_supernet_score_loss_ranks_and_searches_by_minus_loss(tmp_path):
     best = json.loads((out / "best.json").read_text())
     assert best["metrics"]["val_score"] == max(r["metrics"]["val_score"] for r in ok)
     assert json.loads((out / "config.json").read_text())["supernet_train"]["score"] == "loss"
+    # Bug 1 of issue 14: search.log's best= lines used val_acc while best.json used the run's objective.
+    best_lines = [line for line in (out / "search.log").read_text().splitlines() if " best=" in line]
+    assert best_lines and all(" val_loss=" in line for line in best_lines)
+    assert float(best_lines[-1].split(" best=")[1].split()[0]) == pytest.approx(best["metrics"]["val_loss"], abs=1e-4)
+    # Bug 2: predictions.json was written by tabular runs only.
+    preds = json.loads((out / "predictions.json").read_text())["predictions"]
+    assert preds and all("round" in p for p in preds)
 
 
 @pytest.mark.parametrize("flag, want", [(None, "loss"), ("acc", "acc"), ("loss", "loss")])
