@@ -1,5 +1,8 @@
 """Recurrent language models: the searched cell, its weight-sharing supernet, an LSTM baseline.
 
+(Over 400 lines because the cell, the supernet cell and the model share one set of dropout masks and
+weight layouts; split, they would have to import each other's internals.)
+
 The cell (NAO/DARTS/ENAS family, see :mod:`nao.spaces.rnn`) uses highway-style gates::
 
     [c0, g0] = [x_t * mx, h_{t-1} * mh] W0         s0 = h_{t-1} + sig(c0) * (tanh(g0) - h_{t-1})

@@ -219,3 +219,29 @@ def _checkpoint_arch(path: Path) -> str | None:
         return None
 
 
+def finish_images(cfg: Any, space: ConvCellSpace, data: Any, runtime: Any, ctx: Any,
+                  candidates: list) -> dict[str, Any]:
+    """Rerank ``candidates`` ((arch, search score) pairs), train and test the winner: ``result.json`` fields."""
+    order = rerank(cfg, space, data, runtime, ctx.rundir, candidates, ctx.say, ctx.quiet, ctx.resumed)
+    winner, final = final_training(cfg, space, data, runtime, ctx.rundir, order, ctx.say, ctx.quiet, ctx.resumed)
+    result = {
+        "winner": winner["arch"] if winner else None,
+        "winner_tokens": winner["tokens"] if winner else None,
+        "winner_official": space.format_official(space.make(winner["tokens"]))
+        if winner and space.name in ("nao", "nao-ws") else None,
+        "rerank": ctx.rundir.read_json("rerank.json", default=[]),
+        "rerank_val_acc": winner["metrics"]["val_acc"] if winner else None,
+        "search_score": winner["search_score"] if winner else None,
+        "final": {**final.get("metrics", {}), "arch": winner["arch"] if winner else None,
+                  "status": final.get("status"), "seconds": final.get("seconds"), "error": final.get("error"),
+                  "epochs": cfg.final_train.epochs},
+        "dataset": data.name,
+        "sizes": list(data.sizes()),
+    }
+    if winner is None:
+        ctx.rundir.write_json("result.json", result)
+        raise DataError(f"the final training failed for every reranked architecture: {final.get('error')}")
+    ctx.say(f"winner: {result['winner']}")
+    ctx.say(f"test accuracy {result['final']['test_acc']:.4f} after {cfg.final_train.epochs} epochs; "
+            f"run directory: {ctx.rundir.path}")
+    return result

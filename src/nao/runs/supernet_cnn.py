@@ -43,7 +43,7 @@ from nao.nn.supernet import SupernetConfig, check_image_size
 from nao.presets import register_preset
 from nao.results import Objective, Result
 from nao.rundir import RunDir
-from nao.runs.images import CIFAR_AUGMENT, DATASETS, NO_AUGMENT, final_training, load_splits, rerank
+from nao.runs.images import CIFAR_AUGMENT, DATASETS, NO_AUGMENT, finish_images, load_splits
 from nao.runs.skeleton import RunContext, RunKind, Search
 from nao.spaces import get_space
 from nao.spaces.cells import ConvCellSpace
@@ -375,34 +375,6 @@ class SupernetCnnKind(RunKind):
 
     def is_finished(self, result: dict[str, Any]) -> bool:
         return result.get("final", {}).get("status") == "ok"
-
-
-def finish_images(cfg: Any, space: ConvCellSpace, data: Any, runtime: Any, ctx: RunContext,
-                  candidates: list) -> dict[str, Any]:
-    """Rerank ``candidates`` ((arch, search score) pairs), train and test the winner: ``result.json`` fields."""
-    order = rerank(cfg, space, data, runtime, ctx.rundir, candidates, ctx.say, ctx.quiet, ctx.resumed)
-    winner, final = final_training(cfg, space, data, runtime, ctx.rundir, order, ctx.say, ctx.quiet, ctx.resumed)
-    result = {
-        "winner": winner["arch"] if winner else None,
-        "winner_tokens": winner["tokens"] if winner else None,
-        "winner_official": space.format_official(space.make(winner["tokens"]))
-        if winner and space.name in ("nao", "nao-ws") else None,
-        "rerank": ctx.rundir.read_json("rerank.json", default=[]),
-        "rerank_val_acc": winner["metrics"]["val_acc"] if winner else None,
-        "search_score": winner["search_score"] if winner else None,
-        "final": {**final.get("metrics", {}), "arch": winner["arch"] if winner else None,
-                  "status": final.get("status"), "seconds": final.get("seconds"), "error": final.get("error"),
-                  "epochs": cfg.final_train.epochs},
-        "dataset": data.name,
-        "sizes": list(data.sizes()),
-    }
-    if winner is None:
-        ctx.rundir.write_json("result.json", result)
-        raise DataError(f"the final training failed for every reranked architecture: {final.get('error')}")
-    ctx.say(f"winner: {result['winner']}")
-    ctx.say(f"test accuracy {result['final']['test_acc']:.4f} after {cfg.final_train.epochs} epochs; "
-            f"run directory: {ctx.rundir.path}")
-    return result
 
 
 def _round_line(say: Callable[[str], None]) -> Callable[[dict[str, float]], None]:

@@ -35,9 +35,8 @@ from nao.nn.supernet import check_image_size
 from nao.presets import register_preset
 from nao.results import Objective
 from nao.runs.common import ExecutorConfig
-from nao.runs.images import load_splits
+from nao.runs.images import finish_images, load_splits
 from nao.runs.skeleton import RunContext, RunKind, Search
-from nao.runs.supernet_cnn import finish_images
 from nao.runs.supernet_rnn import RNN_SPACES, ptb_dir
 from nao.spaces import get_space
 from nao.spaces.cells import ConvCellSpace

@@ -1,5 +1,8 @@
 """NASNet/NAO-style convolutional cell spaces: the ``nao-ws``, ``nao`` and ``darts`` presets.
 
+(Over 400 lines: the grammar, the canonical form, the symmetry augmentation and three string formats
+(DARTS genotype, official integer encoding, tokens) must agree position by position, so they stay together.)
+
 An architecture is a normal cell followed by a reduction cell. Each cell has ``B`` nodes; node
 ``i`` (0-based) adds two branches, each an (input, op) pair, and may read node ids ``0..i+1``:
 ids 0 and 1 are the outputs of the two previous cells, ids ``2..B+1`` the cell's own nodes.

@@ -1,5 +1,8 @@
 """Language-model training: AWD-LSTM-style SGD, then averaged SGD on a non-monotonic trigger.
 
+(Over 400 lines: config, presets, averaging, the trainer and its checkpoint/restore are one state
+machine; the resume code must see every field the trainer keeps.)
+
 One loop serves the final training of a cell and the weight-sharing supernet: the
 :class:`LMTrainer` takes an optional ``genotype_fn`` called once per mini-batch (the supernet
 samples an architecture there). Each step uses a variable BPTT length, scales the learning
