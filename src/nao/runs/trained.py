@@ -144,17 +144,39 @@ def _cnn_paper() -> TrainedCnnConfig:
         final_network=final.network, final_train=final.train)
 
 
-class TrainedCnnKind(RunKind):
+class _TrainedKind(RunKind):
+    """What both trained kinds share: any executor, per-candidate checkpoints, a final step."""
+
+    scores_from = "training"
+    resumable_changes = ("executor", "budget", "threads")
+
+    def threads(self) -> AbstractContextManager:
+        return torch_threads(self.config.threads)
+
+    def exact_replay(self, saved: dict[str, Any] | None) -> bool:
+        # Replaying re-asks the strategy: exact only for a run that was, and stays, sequential.
+        was = (saved or {}).get("executor", {}).get("name", "sequential")
+        return was == "sequential" and self.config.executor.name == "sequential"
+
+    def strategy(self) -> Any:
+        cfg = self.config
+        return make_strategy(cfg.strategy, self.space, seed=cfg.seed,
+                             **(cfg.strategy_options if cfg.strategy == "nao" else {}))
+
+    def is_finished(self, result: dict[str, Any]) -> bool:
+        return result.get("final", {}).get("status") == "ok"
+
+    def close(self) -> None:
+        if getattr(self, "executor", None) is not None:
+            self.executor.close()
+
+
+class TrainedCnnKind(_TrainedKind):
     """Image cells, every candidate trained; rerank and final training as for NAO-WS."""
 
     name = "trained-cnn"
     config_class = TrainedCnnConfig
-    scores_from = "training"
-    resumable_changes = ("executor", "budget", "threads")
     objective = Objective("val_acc", "max")
-
-    def threads(self) -> AbstractContextManager:
-        return torch_threads(self.config.threads)
 
     def prepare(self) -> None:
         cfg = self.config
@@ -173,17 +195,12 @@ class TrainedCnnKind(RunKind):
         evaluator = TrainingEvaluator.from_splits(self.space, self.data, network=cfg.network, train_config=cfg.train,
                                                   device=str(self.runtime.device), seed=cfg.seed,
                                                   checkpoint_root=ctx.rundir.path / CANDIDATES_DIR)
-        strategy = make_strategy(cfg.strategy, self.space, seed=cfg.seed,
-                                 **(cfg.strategy_options if cfg.strategy == "nao" else {}))
+        strategy = self.strategy()
         n_tr, n_va, n_te = self.data.sizes()
         ctx.say(f"NAO training every candidate on {self.data.name}: {n_tr} train / {n_va} val images, child "
                 f"F={cfg.network.channels} N={cfg.network.layers} x {cfg.train.epochs} epochs, budget {cfg.budget}, "
                 f"executor {cfg.executor.name}")
         return Search(self.space, evaluator, strategy, self.objective, cfg.budget, self.executor)
-
-    def exact_replay(self, saved: dict[str, Any] | None) -> bool:
-        was = (saved or {}).get("executor", {}).get("name", "sequential")
-        return was == "sequential" and self.config.executor.name == "sequential"
 
     def finish(self, ctx: RunContext, search: Search, study: Study) -> dict[str, Any]:
         ranked = sorted((r for r in study.history if r.ok), key=self.objective.score, reverse=True)
@@ -193,12 +210,6 @@ class TrainedCnnKind(RunKind):
         ctx.say(f"reranking the top {len(candidates)} by {self.config.rerank_train.epochs}-epoch training")
         return finish_images(self.config, self.space, self.data, self.runtime, ctx, candidates)
 
-    def is_finished(self, result: dict[str, Any]) -> bool:
-        return result.get("final", {}).get("status") == "ok"
-
-    def close(self) -> None:
-        if getattr(self, "executor", None) is not None:
-            self.executor.close()
 
 
 @dataclass
@@ -256,17 +267,12 @@ def _rnn_paper() -> TrainedRnnConfig:
                             strategy_options={"seed_archs": 600, "per_round": 300, "top_k": 100, "candidates": 300})
 
 
-class TrainedRnnKind(RunKind):
+class TrainedRnnKind(_TrainedKind):
     """Recurrent cells, every candidate trained briefly and scored by validation perplexity (lower is better)."""
 
     name = "trained-rnn"
     config_class = TrainedRnnConfig
-    scores_from = "training"
-    resumable_changes = ("executor", "budget", "threads")
     objective = Objective("val_ppl", "min")
-
-    def threads(self) -> AbstractContextManager:
-        return torch_threads(self.config.threads)
 
     def prepare(self) -> None:
         from nao.data.corpus import load_corpus
@@ -283,11 +289,7 @@ class TrainedRnnKind(RunKind):
         cfg = self.config
         evaluator = LMTrainingEvaluator(self.space, _head(self.corpus, cfg.search_tokens), cfg.lm, device=self.device, seed=cfg.seed,
                                         checkpoint_root=ctx.rundir.path / CANDIDATES_DIR)
-        strategy = make_strategy(cfg.strategy, self.space, seed=cfg.seed,
-                                 **(cfg.strategy_options if cfg.strategy == "nao" else {}))
-        return Search(self.space, evaluator, strategy, self.objective, cfg.budget, self.executor)
-
-    exact_replay = TrainedCnnKind.exact_replay
+        return Search(self.space, evaluator, self.strategy(), self.objective, cfg.budget, self.executor)
 
     def finish(self, ctx: RunContext, search: Search, study: Study) -> dict[str, Any]:
         from nao.nn.rnn import build_model
@@ -307,10 +309,6 @@ class TrainedRnnKind(RunKind):
         ctx.say(f"test perplexity {run.test_ppl:.1f} (validation {run.val_ppl:.1f})")
         return {"final": final}
 
-    def is_finished(self, result: dict[str, Any]) -> bool:
-        return result.get("final", {}).get("status") == "ok"
-
-    close = TrainedCnnKind.close
 
 
 def _head(corpus: Corpus, tokens: tuple[int, int]) -> Corpus:
