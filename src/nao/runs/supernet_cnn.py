@@ -334,7 +334,7 @@ class SupernetCnnKind(RunKind):
         cfg, data = self.config, self.data
         sn_train = cfg.supernet_train if data.augment is not None else replace(cfg.supernet_train, augment=None)
         self.evaluator = SupernetEvaluator(self.space, data, cfg.supernet, sn_train, self.runtime, seed=cfg.seed,
-                                           on_round=_round_line(ctx.say))
+                                           on_round=_round_line(ctx))
         self.evaluator.checkpoint_path = ctx.rundir.path / SUPERNET_CHECKPOINT
         rounds = self.evaluator.rounds_for_budget(cfg.budget)
         if sn_train.total_epochs <= 0:
@@ -377,9 +377,10 @@ class SupernetCnnKind(RunKind):
         return result.get("final", {}).get("status") == "ok"
 
 
-def _round_line(say: Callable[[str], None]) -> Callable[[dict[str, float]], None]:
+def _round_line(ctx: RunContext) -> Callable[[dict[str, float]], None]:
+    # ctx.say is looked up per call: the skeleton points it at search.log too once the log is open.
     def on_round(row: dict[str, float]) -> None:
-        say(f"round {row['round']}: {row['new']} new, pool {row['pool']}, supernet epoch {row['epochs']} "
+        ctx.say(f"round {row['round']}: {row['new']} new, pool {row['pool']}, supernet epoch {row['epochs']} "
             f"(train_acc {row['train_acc']:.3f}, {row['images_per_s']:.0f} img/s), "
             f"pool val_acc best {row['best']:.4f} / median {row['median']:.4f}, {row['seconds']:.0f}s")
 
