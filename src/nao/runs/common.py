@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 from nao.errors import ConfigError
@@ -60,7 +60,7 @@ class ExecutorConfig:
 
 
 #: Settings a resumed run may change: how far it goes and where it runs. Everything else is fixed.
-RUNTIME_KEYS = ("executor", "device", "data_dir", "quiet")
+RUNTIME_KEYS = ("executor", "device", "data_dir")
 
 
 def refuse_changes(where: str, saved: Mapping[str, Any], resolved: Mapping[str, Any],
@@ -87,15 +87,3 @@ def _local_gpus() -> int:
     import torch
 
     return torch.cuda.device_count() if torch.cuda.is_available() else 0
-
-
-def executor_from(options: Mapping[str, Any]) -> ExecutorConfig:
-    """An :class:`ExecutorConfig` from flag values (``None`` = not given)."""
-    cfg = ExecutorConfig(**{k: v for k, v in options.items() if v is not None})
-    cfg.check()
-    return cfg
-
-
-def config_dict(cfg: Any) -> dict[str, Any]:
-    """``asdict`` of a kind's config (what ``config.json`` records)."""
-    return asdict(cfg)
