@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +37,42 @@ from nao.train.classifier import TrainConfig, train_classifier
 DATASETS = ("digits", "cifar10", "folder")
 NO_AUGMENT = AugmentConfig(crop_padding=0, flip=False, cutout=0)
 CIFAR_AUGMENT = AugmentConfig(crop_padding=4, flip=True, cutout=0)
+
+
+@dataclass
+class ImageSearchFields:
+    """The settings every image search kind shares: its data split and its end (rerank, final training).
+
+    Attributes:
+        dataset: ``digits`` (embedded), ``cifar10`` (binary files under ``data_dir``) or ``folder``
+            (``data_dir`` holds one sub-folder of images per class).
+        data_dir: where the data lives (default: :func:`nao.data.paths.data_root`).
+        train_images, test_images: use only this many training / test images (0: all).
+        val_images: CIFAR-10 validation images held out of the training set (official search: 5,000).
+        image_size: resize the images to this side (0: keep them).
+        digits_fractions: digits (train, validation, test) fractions.
+        top_k: candidates reranked by brief training from scratch.
+        rerank_workers: processes the reranks train in side by side (1: one after another, in this process).
+        rerank_network, rerank_train: the brief training (official: 10 epochs at the search width).
+        final_network, final_train: the winner's training (reported on the test split).
+    """
+
+    dataset: str = "digits"
+    data_dir: str | None = None
+    train_images: int = 0
+    val_images: int = 5000
+    test_images: int = 0
+    image_size: int = 0
+    digits_fractions: tuple[float, float, float] = (0.6, 0.2, 0.2)
+    top_k: int = 5
+    rerank_workers: int = 1
+    rerank_network: NetworkConfig = field(default_factory=NetworkConfig)
+    rerank_train: TrainConfig = field(default_factory=TrainConfig)
+    final_network: NetworkConfig = field(default_factory=NetworkConfig)
+    final_train: TrainConfig = field(default_factory=TrainConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
 
 
 def load_splits(cfg: Any) -> ImageSplits:

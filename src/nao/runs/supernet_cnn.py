@@ -29,7 +29,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import torch
@@ -43,7 +43,7 @@ from nao.nn.supernet import SupernetConfig, check_image_size
 from nao.presets import register_preset
 from nao.results import Objective, Result
 from nao.rundir import RunDir
-from nao.runs.images import CIFAR_AUGMENT, DATASETS, NO_AUGMENT, finish_images, load_splits
+from nao.runs.images import CIFAR_AUGMENT, DATASETS, NO_AUGMENT, ImageSearchFields, finish_images, load_splits
 from nao.runs.skeleton import RunContext, RunKind, Search
 from nao.spaces import get_space
 from nao.spaces.cells import ConvCellSpace
@@ -59,7 +59,7 @@ _CIFAR_AUGMENT = CIFAR_AUGMENT
 
 
 @dataclass
-class WSConfig:
+class WSConfig(ImageSearchFields):
     """Everything a NAO-WS run needs; :func:`preset_config` fills it from a preset.
 
     Attributes:
@@ -95,13 +95,6 @@ class WSConfig:
     """
 
     preset: str = "digits"
-    dataset: str = "digits"
-    data_dir: str | None = None
-    train_images: int = 0
-    val_images: int = 5000
-    test_images: int = 0
-    image_size: int = 0
-    digits_fractions: tuple[float, float, float] = (0.6, 0.2, 0.2)
     space: str = "nao-ws"
     strategy: str = "nao"
     nao_options: dict[str, Any] = field(default_factory=dict)
@@ -111,15 +104,6 @@ class WSConfig:
     threads: int = 0
     supernet: SupernetConfig = field(default_factory=SupernetConfig)
     supernet_train: SupernetTrainConfig = field(default_factory=SupernetTrainConfig)
-    top_k: int = 5
-    rerank_workers: int = 1
-    rerank_network: NetworkConfig = field(default_factory=NetworkConfig)
-    rerank_train: TrainConfig = field(default_factory=TrainConfig)
-    final_network: NetworkConfig = field(default_factory=NetworkConfig)
-    final_train: TrainConfig = field(default_factory=TrainConfig)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
     def check(self) -> None:
         """Raise :class:`ConfigError` naming the first invalid setting."""

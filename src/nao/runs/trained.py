@@ -35,7 +35,7 @@ from nao.nn.supernet import check_image_size
 from nao.presets import register_preset
 from nao.results import Objective
 from nao.runs.common import ExecutorConfig
-from nao.runs.images import finish_images, load_splits
+from nao.runs.images import ImageSearchFields, finish_images, load_splits
 from nao.runs.skeleton import RunContext, RunKind, Search
 from nao.runs.supernet_rnn import RNN_SPACES, ptb_dir
 from nao.spaces import get_space
@@ -51,7 +51,7 @@ CANDIDATES_DIR = "candidates"
 
 
 @dataclass
-class TrainedCnnConfig:
+class TrainedCnnConfig(ImageSearchFields):
     """An image-cell search that trains every candidate.
 
     Attributes mirror :class:`~nao.runs.supernet_cnn.WSConfig` for the data (``dataset`` digits,
@@ -62,13 +62,6 @@ class TrainedCnnConfig:
     """
 
     preset: str = "smoke"
-    dataset: str = "digits"
-    data_dir: str | None = None
-    train_images: int = 0
-    val_images: int = 5000
-    test_images: int = 0
-    image_size: int = 0
-    digits_fractions: tuple[float, float, float] = (0.6, 0.2, 0.2)
     space: str = "nao-ws"
     strategy: str = "nao"
     strategy_options: dict[str, Any] = field(default_factory=dict)
@@ -78,16 +71,7 @@ class TrainedCnnConfig:
     threads: int = 1
     network: NetworkConfig = field(default_factory=NetworkConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
-    top_k: int = 2
-    rerank_workers: int = 1
-    rerank_network: NetworkConfig = field(default_factory=NetworkConfig)
-    rerank_train: TrainConfig = field(default_factory=TrainConfig)
-    final_network: NetworkConfig = field(default_factory=NetworkConfig)
-    final_train: TrainConfig = field(default_factory=TrainConfig)
     executor: ExecutorConfig = field(default_factory=ExecutorConfig)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 _NO_AUGMENT = AugmentConfig(crop_padding=0, flip=False, cutout=0)
