@@ -85,7 +85,7 @@ def test_trained_cnn_on_an_image_folder(tmp_path):
     from PIL import Image
 
     rng = np.random.default_rng(0)
-    for c, colour in enumerate(("red", "blue")):
+    for c in range(2):  # two classes of different brightness
         d = tmp_path / "imgs" / f"class{c}"
         d.mkdir(parents=True)
         for i in range(40):
