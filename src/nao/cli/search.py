@@ -31,8 +31,10 @@ _TASK_OF_KIND = {kind: task for (task, _), kind in _KINDS.items()}
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
+    usage = __doc__.split("\n", 2)[2]  # the examples, without the developer's first line
     p = sub.add_parser("search", help="search for an architecture (default: NAO-WS on the digits dataset)",
-                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+                       description="Search for an architecture and write a run directory.\n" + usage,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     tasks = p.add_subparsers(dest="task", metavar="{tabular,cnn,ptb}", parser_class=type(p))
     _tabular(tasks.add_parser("tabular", help="search a benchmark table (NAS-Bench-201 format)"))
     _cnn(tasks.add_parser("cnn", help="image cells: NAO-WS supernet (default) or training every candidate"))
