@@ -75,6 +75,8 @@ def test_smoke_search_end_to_end_and_oom_fallback(monkeypatch, tmp_path, capsys)
     assert "round 1:" in printed and "rerank 2/2" in printed and "test accuracy" in printed
     assert "trying the next candidate" in printed
     assert "round 1:" in (out / "search.log").read_text()  # stage lines reach the log, not only the console
+    pool_rounds = json.loads((out / "supernet.json").read_text())["pool_rounds"]  # what the report plots per round
+    assert [r["round"] for r in pool_rounds] == [1, 2] and all(r["best"] >= r["median"] for r in pool_rounds)
     names = {p.name for p in out.iterdir()}
     assert {"config.json", "manifest.json", "search.log", "journal.jsonl", "best.json", "supernet.json", "rerank.json",
             "result.json", "final"} <= names

@@ -148,6 +148,7 @@ class SupernetEvaluator(PoolRounds[_Member], Evaluator):
         self.steps_done = 0
         self.schedule_epochs = train.total_epochs
         self.history: list[dict[str, float]] = []  # one row per supernet epoch
+        self.round_rows: list[dict[str, Any]] = []  # one summary per round (pool best/median): reports
 
     # -- the round (nao.evaluators.rounds.PoolRounds) ---------------------------------------------
     def _train_round(self, failed: dict[Hashable, str]) -> None:
@@ -173,6 +174,7 @@ class SupernetEvaluator(PoolRounds[_Member], Evaluator):
             "seconds": seconds,
         }
         log.debug("supernet round: %s", summary)
+        self.round_rows.append(summary)
         return summary
 
     def _ranking_value(self, m: _Member) -> float | None:
@@ -191,6 +193,7 @@ class SupernetEvaluator(PoolRounds[_Member], Evaluator):
             "steps_done": self.steps_done,
             "schedule_epochs": self.schedule_epochs,
             "history": [dict(row) for row in self.history],
+            "round_rows": [dict(row) for row in self.round_rows],
         }
 
     def _restore(self, state: dict[str, Any]) -> None:
@@ -202,6 +205,7 @@ class SupernetEvaluator(PoolRounds[_Member], Evaluator):
         self.epochs_done, self.steps_done = int(state["epochs_done"]), int(state["steps_done"])
         self.schedule_epochs = int(state["schedule_epochs"])
         self.history = [dict(row) for row in state["history"]]
+        self.round_rows = [dict(row) for row in state.get("round_rows", [])]
 
     def _member_row(self, m: _Member) -> dict[str, Any]:
         return {"score": m.score, "loss": m.loss, "rank": m.rank}

@@ -345,6 +345,7 @@ class SupernetCnnKind(RunKind):
     def after_search(self, ctx: RunContext, search: Search, study: Study) -> None:
         ctx.rundir.write_json("supernet.json", {
             "history": self.evaluator.history,
+            "pool_rounds": self.evaluator.round_rows,  # per round: pool best/median, supernet train acc
             "ranking": [{"arch": self.space.format(a), "val_acc": s} for a, s in self.evaluator.ranking()],
         })
 

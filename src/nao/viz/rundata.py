@@ -219,7 +219,8 @@ def _final(result: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def _supernet_history(data: dict[str, Any]) -> list[dict[str, Any]]:
-    rows = data.get("history", data.get("rounds"))  # older PTB runs called it "rounds"
+    # Image runs store per-round pool summaries apart from their per-epoch history; older PTB runs said "rounds".
+    rows = data.get("pool_rounds") or data.get("history", data.get("rounds"))
     return [r for r in rows if isinstance(r, dict)] if isinstance(rows, list) else []
 
 
