@@ -115,9 +115,16 @@ class RunKind(ABC):
         return previous, notes
 
     def exact_replay(self, saved: dict[str, Any] | None) -> bool:
-        """Whether a resume replays the journal through the strategy (the default) or hands it over
-        up front (runs whose evaluation order was not reproducible: parallel executors)."""
-        return True
+        """Whether a resume replays the journal through the strategy or hands it over up front.
+
+        Replaying re-asks the strategy and answers from the journal: exact only when the run was, and
+        stays, sequential (a parallel run's completion order is not reproducible anyway). Kinds without
+        an ``executor`` setting evaluate in this process, always in order."""
+        executor = getattr(self.config, "executor", None)
+        if executor is None:
+            return True
+        was = (saved or {}).get("executor", {}).get("name", "sequential")
+        return was == "sequential" and executor.name == "sequential"
 
     def after_search(self, ctx: RunContext, search: Search, study: Study) -> None:  # noqa: B027 - optional hook
         """Write the kind's search files (``supernet.json``...); called even after an interruption."""

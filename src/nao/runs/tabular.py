@@ -97,12 +97,6 @@ class TabularKind(RunKind):
             strategy = ConstrainedStrategy(strategy, self.feasibility)
         return Search(self.space, self.evaluator, strategy, self.objective, cfg.budget, self.executor)
 
-    def exact_replay(self, saved: dict[str, Any] | None) -> bool:
-        # Replaying re-asks the strategy and answers from the journal: exact only when the run was, and
-        # stays, sequential (a parallel run's completion order is not reproducible anyway).
-        was = (saved or {}).get("executor", {}).get("name", "sequential")
-        return was == "sequential" and self.config.executor.name == "sequential"
-
     def finish(self, ctx: RunContext, search: Search, study) -> dict[str, Any]:
         if not isinstance(search.strategy, ConstrainedStrategy):
             return {}

@@ -137,11 +137,6 @@ class _TrainedKind(RunKind):
     def threads(self) -> AbstractContextManager:
         return torch_threads(self.config.threads)
 
-    def exact_replay(self, saved: dict[str, Any] | None) -> bool:
-        # Replaying re-asks the strategy: exact only for a run that was, and stays, sequential.
-        was = (saved or {}).get("executor", {}).get("name", "sequential")
-        return was == "sequential" and self.config.executor.name == "sequential"
-
     def strategy(self) -> Any:
         cfg = self.config
         return make_strategy(cfg.strategy, self.space, seed=cfg.seed,
