@@ -45,8 +45,9 @@ def main() -> None:
     p.add_argument("--out", required=True)
     args = p.parse_args()
     rows = []
-    for strategy in args.strategies.split(","):
-        for seed in (int(s) for s in args.seeds.split(",")):
+    # Seeds outer: a benchmark cut short still has both strategies on the same seeds.
+    for seed in (int(s) for s in args.seeds.split(",")):
+        for strategy in args.strategies.split(","):
             run = Path(args.out) / f"{args.task}-{strategy}-{seed}"
             cmd = [sys.executable, "-m", "nao", "search", args.task, "--evaluator", "training", "--preset",
                    args.preset, "--strategy", strategy, "--seed", str(seed), "--out", str(run), "-q",
@@ -61,7 +62,7 @@ def main() -> None:
             test_key = "test_acc" if args.task == "cnn" else "test_ppl"
             rows.append({"strategy": strategy, "seed": seed, "best_val": result["best"]["metrics"][objective],
                          "test": result["final"][test_key], "tau": _tau(run), "n": result["n_evaluated"],
-                         "wall_s": time.time() - t0})
+                         "wall_s": result.get("total_s", time.time() - t0)})
             r = rows[-1]
             print(f"{strategy:7s} seed {seed}: best {objective} {r['best_val']:.4f}  winner {test_key} {r['test']:.4f}  "
                   f"tau {r['tau'] if r['tau'] is None else round(r['tau'], 3)}  {r['n']} candidates  {r['wall_s']:.0f}s",
@@ -73,7 +74,23 @@ def main() -> None:
             v = np.array([r[key] for r in sel])
             sem = v.std(ddof=1) / np.sqrt(len(v)) if len(v) > 1 else float("nan")
             print(f"{strategy:8s} {key:9s} {v.mean():.4f} ± {sem:.4f} (n={len(v)})")
+    strategies = args.strategies.split(",")
+    if len(strategies) == 2:
+        _paired(rows, *strategies)
     Path(args.out, "summary.json").write_text(json.dumps(rows, indent=2))
+
+
+def _paired(rows: list[dict], a: str, b: str) -> None:
+    """Per-seed differences a - b (same seed, same data split): mean, its standard error, and their ratio."""
+    by = {(r["strategy"], r["seed"]): r for r in rows}
+    seeds = sorted({r["seed"] for r in rows if (a, r["seed"]) in by and (b, r["seed"]) in by})
+    if len(seeds) < 2:
+        return
+    print(f"\npaired {a} - {b} over seeds {seeds}")
+    for key in ("best_val", "test"):
+        d = np.array([by[(a, s)][key] - by[(b, s)][key] for s in seeds])
+        sem = d.std(ddof=1) / np.sqrt(len(d))
+        print(f"{key:9s} {d.mean():+.4f} ± {sem:.4f}  ({d.mean() / sem if sem > 0 else float('nan'):+.1f} SE)")
 
 
 if __name__ == "__main__":

@@ -116,12 +116,19 @@ def test_gpus_per_eval_without_gpus_exits_2(tmp_path, capsys):
     assert "--gpus-per-eval 1" in err and "no CUDA GPU" in err and not run.exists()
 
 
-def test_trained_cnn_on_a_process_pool(tmp_path):
+def test_trained_cnn_on_a_process_pool(tmp_path, capsys):
     run = tmp_path / "run"
-    assert main([*_CNN, "--executor", "processes", "--workers", "2", "--out", str(run)]) == 0
+    loud = [f for f in _CNN if f != "-q"]
+    assert main([*loud, "--executor", "processes", "--workers", "2", "--out", str(run)]) == 0
     journal = _journal(run)
     assert len(journal) == 6 and len({r["arch"] for r in journal}) == 6
     assert all(r["status"] == "ok" for r in journal)
+    # One progress line per finished candidate: score, epochs, seconds, running/waiting, ETAs.
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("candidate ")]
+    assert [line.split(":")[0] for line in lines] == [f"candidate {i}/6" for i in range(1, 7)]
+    assert all("val_acc" in line and "1 epoch," in line and "running" in line and "waiting" in line
+               and "search ETA" in line for line in lines)
+    assert "round ETA" in lines[0]  # NAO: its seed pool is drawn as one round
 
 
 @pytest.fixture

@@ -6,7 +6,9 @@ NAONet-WS, NAONet-B, DARTS-V2) or a genotype / official NAO integer string; its 
 any data is read or model built. Training writes ``checkpoint.pt`` and ``metrics.json`` to
 ``--out`` every epoch; ``--resume`` continues from there. A diverged run exits with 1.
 
-Tasks: ``--task cifar`` (default) trains on CIFAR-10/100; other tasks plug into ``TASKS``.
+Tasks: ``--task cifar`` (default) trains on CIFAR-10/100 or, with ``--dataset folder --data-dir DIR``,
+on a user's image-folder tree (one sub-folder per class; seeded train / validation / test split,
+images resized to ``--image-size``); other tasks plug into ``TASKS``.
 
 >>> from nao.cli import build_parser
 >>> args = build_parser().parse_args(["train", "--arch", "darts-v2", "--out", "/tmp/x"])
@@ -39,8 +41,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--task", choices=sorted(TASKS), default="cifar", help="what to train (default: cifar)")
     p.add_argument("--arch", required=True, help="known name (naonet-a, naonet-ws, naonet-b, darts-v2) or string")
     p.add_argument("--space", default=None, help="space of a string --arch (default: try darts, nao, nao-ws)")
-    p.add_argument("--dataset", default="cifar10", choices=["cifar10", "cifar100"])
-    p.add_argument("--data-dir", default=None, help="folder holding the dataset (default: $NAO_DATA or ../shared/data)")
+    p.add_argument("--dataset", default="cifar10", choices=["cifar10", "cifar100", "folder"],
+                   help="cifar10, cifar100, or folder: your own images in --data-dir, one sub-folder per class")
+    p.add_argument("--data-dir", default=None,
+                   help="folder holding the dataset (default: $NAO_DATA or ../shared/data); with --dataset folder, "
+                        "the image-folder tree itself")
+    p.add_argument("--image-size", type=int, default=None,
+                   help="train on S x S images (folder: every image resized, default 32; CIFAR: shrunk by area "
+                        "averaging, S must divide 32)")
     p.add_argument("--download", action="store_true", help="download the dataset if it is not in --data-dir")
     p.add_argument("--preset", choices=["paper", "small"], default=None,
                    help="network size and schedule (default: paper on CUDA, small on CPU)")
@@ -122,7 +130,7 @@ def cifar_configs(args: argparse.Namespace, runtime_device: str) -> tuple[Any, A
         net,
         channels=args.channels or net.channels,
         layers=args.layers or net.layers,
-        num_classes=100 if args.dataset == "cifar100" else 10,
+        num_classes=100 if args.dataset == "cifar100" else 10,  # a folder's own count is set once it is read
         drop_path=net.drop_path if args.drop_path is None else args.drop_path,
         auxiliary=net.auxiliary if args.aux_weight is None else args.aux_weight > 0,
     )
@@ -144,7 +152,7 @@ def cifar_configs(args: argparse.Namespace, runtime_device: str) -> tuple[Any, A
 
 def run_cifar(args: argparse.Namespace) -> int:
     """Train ``--arch`` on CIFAR-10/100; exit 0 when done, 1 when the run diverged."""
-    from nao.data.cifar import load_cifar, split_train_val, subset
+    from nao.data.cifar import downsample, load_cifar, split_train_val, subset
     from nao.data.paths import data_root
     from nao.nn.network import build_network, count_flops, count_parameters
     from nao.spaces.resolve import resolve_arch
@@ -156,6 +164,7 @@ def run_cifar(args: argparse.Namespace) -> int:
                     subset=args.subset, test_subset=args.test_subset, lr=args.lr)
     if args.val_size < 0:
         raise ConfigError(f"--val-size must be >= 0, got {args.val_size}")
+    _check_image_flags(args)
     if args.threads is not None:
         _check_positive(threads=args.threads)
         torch.set_num_threads(args.threads)  # process-wide, chosen once at the top of the program
@@ -167,13 +176,26 @@ def run_cifar(args: argparse.Namespace) -> int:
     if args.resume and (out / CHECKPOINT_NAME).exists():
         _check_resume_matches(out / CHECKPOINT_NAME, space.name, arch_text, args.dataset)
 
-    data = load_cifar(args.dataset, args.data_dir or data_root(), download=args.download)
     gen = torch.Generator().manual_seed(args.seed)
-    train = data.train if args.subset is None else subset(data.train, args.subset, gen)
-    evals = {}
+    data_meta: dict[str, Any] = {}
+    if args.dataset == "folder":
+        splits = _read_folder(args)
+        net_cfg, train_cfg = replace(net_cfg, num_classes=splits.num_classes), _scaled_augment(train_cfg, args.image_size)
+        train, test = splits.train, splits.test
+        evals = {"val": splits.val}
+        data_meta = {"data_dir": str(Path(args.data_dir).resolve()), "image_size": args.image_size,
+                     "split_seed": args.seed, "classes": splits.info["classes"]}
+    else:
+        data = load_cifar(args.dataset, args.data_dir or data_root(), download=args.download)
+        train, test, evals = data.train, data.test, {}
+        if args.image_size:
+            train, test = downsample(train, args.image_size), downsample(test, args.image_size)
+            train_cfg = _scaled_augment(train_cfg, args.image_size)
+            data_meta = {"image_size": args.image_size}
+    train = train if args.subset is None else subset(train, args.subset, gen)
     if args.val_size:
         train, evals["val"] = split_train_val(train, args.val_size, gen)
-    evals["test"] = data.test if args.test_subset is None else subset(data.test, args.test_subset, gen)
+    evals["test"] = test if args.test_subset is None else subset(test, args.test_subset, gen)
     model = build_network(space, arch, net_cfg, torch.Generator().manual_seed(args.seed))
     params, flops = count_parameters(model), count_flops(model)
     meta = {
@@ -188,6 +210,7 @@ def run_cifar(args: argparse.Namespace) -> int:
         "params": params,
         "flops": flops,
         "device": str(runtime.device),
+        **data_meta,
     }
     log.info("%s in %s: %.3fM params, %.1fM multiply-adds; %d training images on %s",
              args.arch, space.name, params / 1e6, flops / 1e6, len(train), runtime.device)
@@ -199,6 +222,41 @@ def run_cifar(args: argparse.Namespace) -> int:
         print(f"nao train: failed: {result.error}", file=sys.stderr)
         return 1
     return 0
+
+
+def _check_image_flags(args: argparse.Namespace) -> None:
+    """--dataset folder / --image-size combinations, checked before any data is read."""
+    from nao.nn.supernet import check_image_size
+
+    _check_positive(image_size=args.image_size)
+    if args.dataset == "folder":
+        if not args.data_dir:
+            raise ConfigError("--dataset folder needs --data-dir DIR (one sub-folder of images per class)")
+        if args.val_size:
+            raise ConfigError("--val-size does not apply to --dataset folder: its seeded split has a validation part")
+        if args.download:
+            raise ConfigError("--download does not apply to --dataset folder (your own images)")
+        args.image_size = args.image_size or 32
+    elif args.image_size and 32 % args.image_size:
+        raise ConfigError(f"--image-size {args.image_size}: CIFAR images are shrunk by whole blocks, so it must divide 32")
+    if args.image_size:
+        check_image_size(args.image_size)
+
+
+def _read_folder(args: argparse.Namespace) -> Any:
+    from nao.data.folder import load_image_folder
+
+    return load_image_folder(args.data_dir, image_size=args.image_size, seed=args.seed)
+
+
+def _scaled_augment(train_cfg: Any, image_size: int | None) -> Any:
+    """The preset's crop padding and cutout (sized for 32 x 32) scaled to ``image_size``."""
+    if not image_size or image_size == 32:
+        return train_cfg
+    aug = train_cfg.augment
+    scale = image_size / 32
+    return replace(train_cfg, augment=replace(aug, crop_padding=round(aug.crop_padding * scale),
+                                              cutout=round(aug.cutout * scale)))
 
 
 def _check_resume_matches(path: Path, space: str, arch_text: str, dataset: str) -> None:
@@ -213,9 +271,7 @@ def _check_resume_matches(path: Path, space: str, arch_text: str, dataset: str) 
 
 
 def evaluate_cifar(args: argparse.Namespace, state: dict[str, Any]) -> int:
-    """Score a CIFAR checkpoint on ``--split`` and print a JSON line."""
-    from nao.data.cifar import load_cifar
-    from nao.data.paths import data_root
+    """Score an image checkpoint (CIFAR or an image folder) on ``--split`` and print a JSON line."""
     from nao.nn.network import NetworkConfig, build_network
     from nao.spaces import get_space
     from nao.train.classifier import evaluate, make_runtime
@@ -230,8 +286,7 @@ def evaluate_cifar(args: argparse.Namespace, state: dict[str, Any]) -> int:
     model = build_network(space, arch, cfg)
     model.load_state_dict(state["model"])
     runtime = make_runtime(args.device)
-    data = load_cifar(meta["dataset"], args.data_dir or data_root())
-    split = data.test if args.split == "test" else data.train
+    split = _evaluation_split(meta, args)
     if args.subset is not None:
         _check_positive(subset=args.subset)
         split = split.take(torch.arange(min(args.subset, len(split))))
@@ -239,6 +294,23 @@ def evaluate_cifar(args: argparse.Namespace, state: dict[str, Any]) -> int:
     print(json.dumps({"checkpoint": str(args.checkpoint), "split": args.split, f"{args.split}_acc": round(acc, 4),
                       f"{args.split}_loss": round(loss, 4), "images": len(split), "epochs": state.get("epoch")}))
     return 0
+
+
+def _evaluation_split(meta: dict[str, Any], args: argparse.Namespace) -> Any:
+    """The ``--split`` images a checkpoint is scored on, read as its training read them."""
+    from nao.data.cifar import downsample, load_cifar
+    from nao.data.paths import data_root
+
+    if meta["dataset"] == "folder":
+        from nao.data.folder import load_image_folder
+
+        # The same tree (--data-dir, or the one recorded), size and seeded split as the training run's.
+        splits = load_image_folder(args.data_dir or meta["data_dir"], image_size=meta["image_size"],
+                                   seed=meta["split_seed"])
+        return splits.test if args.split == "test" else splits.train
+    data = load_cifar(meta["dataset"], args.data_dir or data_root())
+    split = data.test if args.split == "test" else data.train
+    return downsample(split, meta["image_size"]) if meta.get("image_size") else split
 
 
 def _run_ptb(args: argparse.Namespace) -> int:

@@ -141,6 +141,12 @@ class RunKind(ABC):
         """Whether a ``result.json`` marks a run that a resume has nothing left to do for."""
         return False
 
+    def progress(self, ctx: RunContext, search: Search, skip: Sequence[Result]) -> list[Callable[[Result], None]]:
+        """Study callbacks that report each new evaluation on the console (none by default: a
+        kind whose evaluations take seconds or less would only flood it). ``skip``: the results a
+        resume replays, which were reported by the earlier process."""
+        return []
+
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release what :meth:`prepare` or :meth:`build` acquired (executors, workers)."""
 
@@ -196,6 +202,7 @@ def _run(kind: RunKind, ctx: RunContext, search: Search, tensorboard: bool,
             log.warning("%s", note)
 
         outer = ctx.say
+        console = kind.progress(ctx, search, previous)  # console only: search.log has RunLog's line
 
         def say(line: str) -> None:  # every stage line goes to search.log too
             runlog.info("%s", line)
@@ -208,7 +215,7 @@ def _run(kind: RunKind, ctx: RunContext, search: Search, tensorboard: bool,
                 + ("" if exact else " (handed to the strategy up front: the run was not sequential)"))
         study = Study(search.space, search.strategy, search.evaluator, search.executor, journal=journal,
                       objective=search.objective, replay=previous,
-                      callbacks=[*search.callbacks, runlog, *progress])
+                      callbacks=[*search.callbacks, runlog, *console, *progress])
         if previous and not exact:
             study.tell(previous)  # recorded without journaling again, then told to the strategy
         try:

@@ -21,6 +21,7 @@ Presets (``trained-cnn/NAME``): ``smoke`` (seconds, tests), ``cpu`` (16x16 CIFAR
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
@@ -33,9 +34,10 @@ from nao.evaluators.training import TrainingEvaluator
 from nao.nn.network import NetworkConfig
 from nao.nn.supernet import check_image_size
 from nao.presets import register_preset
-from nao.results import Objective
+from nao.results import Objective, Result
 from nao.runs.common import ExecutorConfig
 from nao.runs.images import ImageSearchFields, finish_images, load_splits
+from nao.runs.progress import CandidateProgress
 from nao.runs.skeleton import RunContext, RunKind, Search
 from nao.runs.supernet_rnn import RNN_SPACES, ptb_dir
 from nao.spaces import get_space
@@ -144,6 +146,12 @@ class _TrainedKind(RunKind):
 
     def is_finished(self, result: dict[str, Any]) -> bool:
         return result.get("final", {}).get("status") == "ok"
+
+    def progress(self, ctx: RunContext, search: Search, skip: Sequence[Result]) -> list[Callable[[Result], None]]:
+        if ctx.quiet:
+            return []
+        return [CandidateProgress(ctx.say, search.objective, search.strategy, search.executor, search.budget,
+                                  skip=skip)]
 
     def close(self) -> None:
         if getattr(self, "executor", None) is not None:

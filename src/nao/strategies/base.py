@@ -43,6 +43,11 @@ class Strategy(ABC):
     def tell(self, results: Sequence[Result]) -> None:
         """Results for previously asked architectures."""
 
+    def round_left(self) -> int | None:
+        """Proposals of the current round not yet handed out; None for a strategy without rounds
+        (one that decides each proposal when asked). Progress lines use it for a round's ETA."""
+        return None
+
     def network_key(self, arch: Architecture) -> Hashable:
         """The key of ``arch`` after :meth:`~nao.spaces.base.SearchSpace.prune`: equal for two
         table rows that build the same network. Every built-in strategy skips proposals whose

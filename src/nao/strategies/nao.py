@@ -154,6 +154,10 @@ class NAOStrategy(Strategy):
             rec = self._note(r.arch)
             rec.value = self.score(r)
 
+    def round_left(self) -> int:
+        # The seed pool counts as round 0: its proposals are drawn together too.
+        return len(self._queue)
+
     # -- state -----------------------------------------------------------------------------
     @property
     def history_predictions(self) -> list[tuple[Architecture, float, float]]:
