@@ -89,6 +89,17 @@ def test_random_rejections_are_counted_and_cost_nothing(nb201_table):
     assert strategy.n_infeasible > 10 and abs(strategy.infeasible_fraction - share) < 0.2
 
 
+@pytest.mark.parametrize("name", ["nao", "seminas"])
+def test_nao_generates_only_feasible_candidates(nb201_table, name):
+    # The controller's decoded candidates and its random seed pool are filtered as they are made, so
+    # nothing is refused afterwards (a refusal would make NAO refit and redo a round).
+    strategy = constrain(make_strategy(name, NB201, seed=0), BOUND, nb201_table)
+    study = Study(NB201, strategy, TabularEvaluator(NB201, nb201_table))
+    study.run(40)
+    assert strategy.inner.feasible is not None and strategy.inner.rounds >= 2
+    assert strategy.n_infeasible == 0 and strategy.n_proposed == 40
+
+
 def test_wrapper_passes_the_study_objective_and_attributes_on(nb201_table):
     inner = make_strategy("bananas", NB201, seed=0)
     wrapped = constrain(inner, BOUND, nb201_table)

@@ -157,6 +157,9 @@ class ConstrainedStrategy(Strategy):
         super().__init__(inner.space, 0)
         self.inner = inner
         self.feasibility = feasibility
+        # Strategies that generate in bulk filter while generating (no refused proposals, no redone rounds);
+        # the refusal below stays as the guarantee for every strategy.
+        inner.feasible = self.accepts
         self.n_proposed = 0
         self.n_infeasible = 0
 
@@ -172,6 +175,10 @@ class ConstrainedStrategy(Strategy):
     def infeasible_fraction(self) -> float:
         """Share of the inner strategy's proposals rejected as infeasible (0 before any)."""
         return self.n_infeasible / self.n_proposed if self.n_proposed else 0.0
+
+    def accepts(self, arch: Architecture) -> bool:
+        """Feasible, or of unknown cost (the evaluation will tell)."""
+        return self.feasibility.feasible(arch) is not False
 
     def ask(self, n: int) -> list[Architecture]:
         out: list[Architecture] = []

@@ -84,12 +84,14 @@ class SearchSpace(ABC):
     def sample_distinct(
         self, rng: np.random.Generator, n: int, exclude: Collection[Hashable] = (),
         key: Callable[[Architecture], Hashable] | None = None,
+        accept: Callable[[Architecture], bool] | None = None,
     ) -> list[Architecture]:
         """Up to ``n`` random architectures with distinct keys, none of them in ``exclude``.
 
         ``key`` defaults to :meth:`key`; strategies pass the key of the pruned network so that
-        two table rows of one network count as one. Gives up after ``100 n + 1000`` draws, so a
-        nearly exhausted space returns fewer.
+        two table rows of one network count as one. ``accept``, if given, filters the draws
+        (a constrained search's feasibility). Gives up after ``100 n + 1000`` draws, so a
+        nearly exhausted space (or a rarely accepted filter) returns fewer.
         """
         key = key or self.key
         taken = set(exclude)
@@ -101,7 +103,8 @@ class SearchSpace(ABC):
             k = key(arch)
             if k not in taken:
                 taken.add(k)
-                out.append(arch)
+                if accept is None or accept(arch):
+                    out.append(arch)
         return out
 
     def neighbours(self, arch: Architecture) -> list[Architecture]:

@@ -8,7 +8,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Hashable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 
 import numpy as np
 
@@ -30,6 +30,10 @@ class Strategy(ABC):
     #: The validation metric optimised and its direction. The :class:`~nao.study.Study` sets it
     #: (it owns the objective); strategies rank only through :meth:`score`.
     objective: Objective = Objective()
+    #: Set by a constrained search (:class:`~nao.constraints.ConstrainedStrategy`) on strategies
+    #: that generate candidates in bulk (NAO): only architectures it accepts are generated, so
+    #: no proposal has to be refused (and a round redone) afterwards. None: no filter.
+    feasible: Callable[[Architecture], bool] | None = None
 
     def __init__(self, space: SearchSpace, seed: int = 0) -> None:
         self.space = space

@@ -258,6 +258,8 @@ class NAOStrategy(Strategy):
         top = [archs[i] for i in order[: self.top_k]]
         n_new = max(size, math.ceil(self.candidates * self._share(size)))
         cands = improve_candidates(self._models, top, n_new, seen, self.local_top, self.explore)
+        if self.feasible is not None:  # a constrained search: rank only the decodable feasible ones
+            cands = [c for c in cands if self.feasible(c.arch)]
         batch = [c.arch for c in cands[:size]]
         for c in cands[:size]:
             self._predicted[self.space.key(c.arch)] = c.predicted
@@ -270,7 +272,8 @@ class NAOStrategy(Strategy):
     def _random_unseen(self, n: int, taken: set[Hashable]) -> list[Architecture]:
         """Up to ``n`` random architectures whose networks (pruned keys) are neither recorded nor in ``taken``."""
         recorded = {self.network_key(r.arch) for r in self._records.values()}
-        return self.space.sample_distinct(self.rng, n, set(taken) | recorded, key=self.network_key)
+        return self.space.sample_distinct(self.rng, n, set(taken) | recorded, key=self.network_key,
+                                          accept=self.feasible)
 
 
 # Pseudo-labelled architectures per SemiNAS round. The paper's NASBench-101 setting uses
