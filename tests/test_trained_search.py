@@ -153,3 +153,23 @@ def test_trained_rnn_minimises_validation_perplexity(tiny_ptb, tmp_path):
     assert best["metrics"]["val_ppl"] == min(r["metrics"]["val_ppl"] for r in journal)  # lower is better
     result = json.loads((run / "result.json").read_text())
     assert result["objective"] == {"metric": "val_ppl", "mode": "min"} and result["final"]["test_ppl"] > 1
+
+
+def test_trained_cnn_constraint_on_the_child_network(tmp_path):
+    # params_m of the child network is computed exactly before training: no infeasible cell is trained.
+    run = tmp_path / "run"
+    assert main([*_CNN, "--constraint", "params_m<=0.025", "--out", str(run)]) == 0
+    journal = _journal(run)
+    assert len(journal) == 6 and all(r["metrics"]["params_m"] <= 0.025 for r in journal)
+    constraint = json.loads((run / "result.json").read_text())["constraint"]
+    assert constraint["text"] == "params_m<=0.025" and constraint["proposed"] >= 6
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--evaluator", "training", "--constraint", "val_acc<=0.5"], "unknown metric 'val_acc'"),
+    (["--constraint", "params_m<=0.5"], "--constraint does not apply to a supernet-cnn search"),
+])
+def test_bad_constraint_exits_2_without_a_run(tmp_path, capsys, flags, message):
+    run = tmp_path / "run"
+    assert main(["search", "cnn", "--preset", "smoke", *flags, "--out", str(run)]) == 2
+    assert message in capsys.readouterr().err and not run.exists()

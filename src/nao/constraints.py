@@ -119,6 +119,58 @@ class Feasibility:
         return [self.feasible(a) is not False for a in archs]
 
 
+#: Quantities of a cell network computed exactly from the architecture, without training it:
+#: parameters (millions, auxiliary head excluded, as papers count them) and multiply-adds of one
+#: image's forward pass (millions).
+NETWORK_COSTS = ("params_m", "flops_m")
+
+
+def network_cost(space, network, image_size: int, metric: str) -> CostModel:
+    """The exact cost model of a conv cell space: builds each architecture's network and counts.
+
+    Args:
+        space: a conv cell space (``nao``, ``nao-ws``, ``darts``).
+        network: the :class:`~nao.nn.network.NetworkConfig` candidates are trained with (its
+            ``num_classes`` set), so ``params_m`` equals the training evaluator's own metric.
+        image_size: the input side, for ``flops_m``.
+        metric: one of :data:`NETWORK_COSTS`.
+
+    Values are cached per architecture (a NAO round filters the same decoded cells again).
+    """
+    from nao.nn.network import build_network, count_flops, count_parameters
+
+    if metric not in NETWORK_COSTS:
+        raise ConfigError(f"--constraint: unknown metric {metric!r}; computed from the architecture: "
+                          f"{', '.join(NETWORK_COSTS)}")
+    cache: dict = {}
+
+    def cost(arch: Architecture) -> float:
+        key = space.key(arch)
+        if key not in cache:
+            model = build_network(space, arch, network)  # counts depend on shapes only, not on the weights
+            cache[key] = (count_parameters(model) if metric == "params_m"
+                          else count_flops(model, (1, 3, image_size, image_size))) / 1e6
+        return cache[key]
+
+    return cost
+
+
+def network_feasibility(constraint: str, space, network, image_size: int) -> Feasibility:
+    """``constraint`` (e.g. ``params_m<=0.05``) checked exactly on each architecture's built network.
+
+    >>> import numpy as np
+    >>> from nao.nn.network import NetworkConfig
+    >>> from nao.spaces import get_space
+    >>> s = get_space("nao-ws"); net = NetworkConfig(channels=8, layers=1, auxiliary=False)
+    >>> f = network_feasibility("params_m<=0.03", s, net, 32)
+    >>> arch = s.sample(np.random.default_rng(0))
+    >>> round(f.cost(arch), 4), f.feasible(arch)
+    (0.0428, False)
+    """
+    c = Constraint.parse(constraint, NETWORK_COSTS)
+    return Feasibility(c, network_cost(space, network, image_size, c.metric))
+
+
 def table_feasibility(constraint: str | Constraint, table) -> Feasibility:
     """``constraint`` (text or value) checked against ``table``'s cost columns.
 
@@ -175,6 +227,9 @@ class ConstrainedStrategy(Strategy):
     def infeasible_fraction(self) -> float:
         """Share of the inner strategy's proposals rejected as infeasible (0 before any)."""
         return self.n_infeasible / self.n_proposed if self.n_proposed else 0.0
+
+    def round_left(self) -> int | None:
+        return self.inner.round_left()
 
     def accepts(self, arch: Architecture) -> bool:
         """Feasible, or of unknown cost (the evaluation will tell)."""

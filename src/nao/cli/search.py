@@ -99,6 +99,9 @@ def _cnn(p: argparse.ArgumentParser) -> None:
     p.add_argument("--image-size", type=int, default=None, help="resize images to this side (default: the preset's)")
     p.add_argument("--supernet-score", default=None, choices=["acc", "loss"],
                    help="--evaluator supernet: rank the pool by validation accuracy or loss (default: the preset's)")
+    p.add_argument("--constraint", default=None,
+                   help="--evaluator training: e.g. 'params_m<=0.05' or 'flops_m<=10' (child network, computed "
+                        "before training): only candidates that satisfy it are trained")
     _executor_flags(p, " (--evaluator training)")
 
 
@@ -180,7 +183,7 @@ _FLAG_KEYS: dict[str, dict[str, str]] = {
                      "score_tokens": "supernet.score_tokens"},
     "trained-cnn": {"space": "space", "strategy": "strategy", "budget": "budget", "seed": "seed",
                     "dataset": "dataset", "data_dir": "data_dir", "device": "device", "threads": "threads",
-                    "subset": "train_images", "image_size": "image_size"},
+                    "subset": "train_images", "image_size": "image_size", "constraint": "constraint"},
     "trained-rnn": {"space": "space", "strategy": "strategy", "budget": "budget", "seed": "seed",
                     "data_dir": "data_dir", "device": "device", "threads": "threads"},
 }
@@ -190,7 +193,8 @@ _EXECUTOR_KINDS = ("tabular", "trained-cnn", "trained-rnn")
 def overrides_from_args(kind: str, args: argparse.Namespace) -> dict[str, Any]:
     """Dotted config overrides of the flags given; a flag that does not apply to ``kind`` raises."""
     table = _FLAG_KEYS[kind]
-    given = {k: v for k, v in vars(args).items() if v is not None and k in {*table, *_SUPERNET_ONLY, *_EXECUTOR_KEYS}}
+    known = {*(k for t in _FLAG_KEYS.values() for k in t), *_SUPERNET_ONLY, *_EXECUTOR_KEYS}
+    given = {k: v for k, v in vars(args).items() if v is not None and k in known}
     out: dict[str, Any] = {}
     for key, value in given.items():
         flag = "--" + key.replace("_", "-")

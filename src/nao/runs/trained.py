@@ -26,6 +26,7 @@ from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
+from nao.constraints import ConstrainedStrategy, network_feasibility
 from nao.data.augment import AugmentConfig
 from nao.data.corpus import Corpus
 from nao.errors import ConfigError
@@ -60,10 +61,13 @@ class TrainedCnnConfig(ImageSearchFields):
     cifar10 or folder; ``train_images``/``val_images``/``test_images``/``image_size``) and the end of
     the search (``top_k``, ``rerank_*``, ``final_*``); ``network`` and ``train`` are each candidate's
     child network and training, ``strategy_options`` the strategy's round sizes, ``executor`` where
-    candidates train.
+    candidates train. ``constraint`` (e.g. ``params_m<=0.05``, or ``flops_m``) admits only candidates whose
+    child network satisfies it, computed exactly from the architecture before training
+    (:func:`nao.constraints.network_feasibility`); others are never trained nor counted.
     """
 
     preset: str = "smoke"
+    constraint: str | None = None
     space: str = "nao-ws"
     strategy: str = "nao"
     strategy_options: dict[str, Any] = field(default_factory=dict)
@@ -175,6 +179,10 @@ class TrainedCnnKind(_TrainedKind):
         self.runtime = make_runtime(_device(cfg.device))
         self.data = load_splits(cfg)
         check_image_size(self.data.image_size)
+        # Parsed here, before a run directory exists: a bad --constraint is an input error.
+        self.feasibility = network_feasibility(
+            cfg.constraint, self.space, replace(cfg.network, num_classes=self.data.num_classes), self.data.image_size,
+        ) if cfg.constraint else None
         self.executor = cfg.executor.build()
 
     def build(self, ctx: RunContext) -> Search:
@@ -183,6 +191,8 @@ class TrainedCnnKind(_TrainedKind):
                                                   device=str(self.runtime.device), seed=cfg.seed,
                                                   checkpoint_root=ctx.rundir.path / CANDIDATES_DIR)
         strategy = self.strategy()
+        if self.feasibility is not None:
+            strategy = ConstrainedStrategy(strategy, self.feasibility)
         n_tr, n_va, n_te = self.data.sizes()
         ctx.say(f"NAO training every candidate on {self.data.name}: {n_tr} train / {n_va} val images, child "
                 f"F={cfg.network.channels} N={cfg.network.layers} x {cfg.train.epochs} epochs, budget {cfg.budget}, "
@@ -195,7 +205,14 @@ class TrainedCnnKind(_TrainedKind):
         if not candidates:
             raise ConfigError(f"every candidate failed to train; see {ctx.rundir.journal_path}")
         ctx.say(f"reranking the top {len(candidates)} by {self.config.rerank_train.epochs}-epoch training")
-        return finish_images(self.config, self.space, self.data, self.runtime, ctx, candidates)
+        extra = {}
+        if isinstance(search.strategy, ConstrainedStrategy):
+            s = search.strategy
+            ctx.say(f"constraint {self.config.constraint}: {s.n_infeasible} of {s.n_proposed} proposals infeasible "
+                    f"(never trained)")
+            extra = {"constraint": {"text": self.config.constraint, "proposed": s.n_proposed,
+                                    "infeasible": s.n_infeasible}}
+        return {**finish_images(self.config, self.space, self.data, self.runtime, ctx, candidates), **extra}
 
 
 
