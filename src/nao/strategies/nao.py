@@ -133,6 +133,7 @@ class NAOStrategy(Strategy):
         self.device, self.threads = device, threads
         self._records: dict[Hashable, _Record] = {}
         self._queue: list[Architecture] = []
+        self._seed_draws = 0  # a constrained search's seed pool draws (see _next_constrained_seeds)
         self._models: list[EncoderPredictorDecoder] = []
         self._optimizers: list[Adam] = []
         self._predicted: dict[Hashable, float] = {}  # key -> prediction made when it was proposed
@@ -193,9 +194,29 @@ class NAOStrategy(Strategy):
 
     # -- rounds ----------------------------------------------------------------------------
     def _next_batch(self) -> list[Architecture]:
+        if self.feasible is not None:
+            return self._next_constrained_seeds() or self._next_round()
         n_seed = self.seed_archs - len(self._records)
         if n_seed > 0:
             return self._random_unseen(n_seed, set())
+        return self._next_round()
+
+    def _next_constrained_seeds(self) -> list[Architecture]:
+        """A constrained search's seed pool: ``seed_archs`` draws of the whole space, the feasible ones kept.
+
+        The pool samples the feasible region as densely as the unconstrained pool samples the space,
+        so the controller starts steering as early (after a quarter of the pool when a quarter of the
+        space is feasible) instead of first spending ``seed_archs`` evaluations at random.
+        """
+        n_draws = self.seed_archs - self._seed_draws
+        if n_draws <= 0:
+            return []
+        recorded = {self.network_key(r.arch) for r in self._records.values()}
+        draws = self.space.sample_distinct(self.rng, n_draws, recorded, key=self.network_key)
+        self._seed_draws += n_draws
+        return [a for a in draws if self.feasible(a)] or self._random_unseen(1, set())
+
+    def _next_round(self) -> list[Architecture]:
         archs, values = self._evaluated()
         size = self.round_size(len(archs))
         if len(archs) < 2:  # nothing to learn from yet (failures): keep exploring
