@@ -136,6 +136,10 @@ def _by_round(run: RunData, out: Path) -> list[str]:
     if all(g is not None for _, g in pairs):
         values, groups = zip(*pairs)
         label, how = "round", "by search round"
+    elif any(g is not None for _, g in pairs):  # a predictor's rounds; the rest is its random seed pool
+        values = tuple(v for v, _ in pairs)
+        groups = tuple(0 if g is None else g + 1 for _, g in pairs)
+        label, how = "round (0: random seed pool)", "by search round"
     else:  # no rounds recorded: blocks of evaluation order, about 10 of them
         block = max(3, math.ceil(len(pairs) / 10))  # a box of fewer points says little
         values = tuple(v for v, _ in pairs)
