@@ -43,6 +43,9 @@ def main() -> None:
     p.add_argument("--workers", type=int, default=2, help="process-pool workers (1: sequential executor)")
     p.add_argument("--set", action="append", default=[], dest="settings", help="passed to nao search --set")
     p.add_argument("--out", required=True)
+    p.add_argument("--blocks", type=int, default=3,
+                   help="split each search's evaluations, in order, into this many blocks for the median per block "
+                        "(3 for the cnn cpu runs of 20 seeds + 2 rounds of 20: seed pool, round 1, round 2)")
     args = p.parse_args()
     rows = []
     # Seeds outer: a benchmark cut short still has both strategies on the same seeds.
@@ -61,6 +64,7 @@ def main() -> None:
             objective = result["objective"]["metric"]
             test_key = "test_acc" if args.task == "cnn" else "test_ppl"
             rows.append({"strategy": strategy, "seed": seed, "best_val": result["best"]["metrics"][objective],
+                         "block_medians": _block_medians(run, objective, args.blocks),
                          "test": result["final"][test_key], "tau": _tau(run), "n": result["n_evaluated"],
                          "wall_s": result.get("total_s", time.time() - t0)})
             r = rows[-1]
@@ -74,10 +78,21 @@ def main() -> None:
             v = np.array([r[key] for r in sel])
             sem = v.std(ddof=1) / np.sqrt(len(v)) if len(v) > 1 else float("nan")
             print(f"{strategy:8s} {key:9s} {v.mean():.4f} ± {sem:.4f} (n={len(v)})")
+    print("\nmedian objective of each block of evaluations (in order), mean over seeds:")
+    for strategy in args.strategies.split(","):
+        med = np.array([r["block_medians"] for r in rows if r["strategy"] == strategy])
+        print(f"{strategy:8s} " + "  ".join(f"{m:.4f}" for m in med.mean(axis=0)))
     strategies = args.strategies.split(",")
     if len(strategies) == 2:
         _paired(rows, *strategies)
     Path(args.out, "summary.json").write_text(json.dumps(rows, indent=2))
+
+
+def _block_medians(run: Path, objective: str, blocks: int) -> list[float]:
+    """Median of the objective over each of ``blocks`` equal blocks of the journal (evaluation order)."""
+    values = [r["metrics"][objective] for r in map(json.loads, (run / "journal.jsonl").read_text().splitlines())
+              if r["status"] == "ok"]
+    return [float(np.median(part)) for part in np.array_split(np.array(values), blocks)]
 
 
 def _paired(rows: list[dict], a: str, b: str) -> None:
