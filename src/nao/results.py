@@ -125,6 +125,38 @@ class Objective:
         """Whether raw value ``a`` is strictly better than ``b``."""
         return a > b if self.mode == "max" else a < b
 
+    def best_of(self, value: float | None, current: float | None) -> float | None:
+        """A running best: ``value`` if it beats ``current`` (or there is none yet), else ``current``.
+
+        >>> Objective("val_ppl", "min").best_of(80.0, 95.0), Objective("val_acc", "max").best_of(None, 0.9)
+        (80.0, 0.9)
+        """
+        if value is not None and (current is None or self.better(value, current)):
+            return value
+        return current
+
+
+class Tally:
+    """A run's results counted one at a time, with the best objective value so far.
+
+    Args:
+        objective: what ``best`` tracks.
+        skip: results replayed from an earlier process's journal: counted, but reported as not new.
+    """
+
+    def __init__(self, objective: Objective | str, skip: Iterable[Result] = ()) -> None:
+        self.objective = Objective.of(objective)
+        self.step = 0
+        self.best: float | None = None  # raw value
+        self._skip = {id(r) for r in skip}
+
+    def add(self, result: Result) -> tuple[float | None, bool]:
+        """Count ``result``; returns its objective value (None if failed) and whether it is new."""
+        self.step += 1
+        value = self.objective.value(result)
+        self.best = self.objective.best_of(value, self.best)
+        return value, id(result) not in self._skip
+
 
 def best(results: Iterable[Result], objective: Objective | str = "val_acc") -> Result | None:
     """The ok result with the best objective, earliest first on ties (``None`` if there is none)."""

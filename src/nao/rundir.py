@@ -35,7 +35,7 @@ from typing import Any
 
 from nao import __version__
 from nao.errors import ConfigError
-from nao.results import Objective, Result
+from nao.results import Objective, Result, Tally
 from nao.spaces.base import SearchSpace
 
 
@@ -250,9 +250,7 @@ class RunLog:
     ) -> None:
         self.space = space
         self.objective = Objective.of(objective)
-        self.step = 0
-        self.best: float | None = None  # raw value of the best result so far
-        self._skip = {id(r) for r in skip}
+        self.tally = Tally(self.objective, skip)
         self._writer = tensorboard_writer(rundir.path / "tensorboard") if tensorboard else None
         self._file = _LogFile(rundir.path / "search.log")
         logging.getLogger("nao").addHandler(self._file)
@@ -262,23 +260,21 @@ class RunLog:
         self._file.write(f"{_stamp()} INFO nao.run: {message % args if args else message}")
 
     def __call__(self, result: Result) -> None:
-        self.step += 1
-        value = self.objective.value(result)
-        if value is not None and (self.best is None or self.objective.better(value, self.best)):
-            self.best = value
-        if id(result) in self._skip:
+        value, new = self.tally.add(result)
+        if not new:
             return
+        step, best = self.tally.step, self.tally.best
         arch = self.space.format(result.arch)
         if value is None:
-            self._file.write(f"{_stamp()} WARNING nao.run: #{self.step} failed ({result.error}): {arch}", logging.WARNING)
+            self._file.write(f"{_stamp()} WARNING nao.run: #{step} failed ({result.error}): {arch}", logging.WARNING)
         else:
-            self._file.write(f"{_stamp()} INFO nao.run: #{self.step} {self.objective.metric}={value:.4f} best={self.best:.4f} "
+            self._file.write(f"{_stamp()} INFO nao.run: #{step} {self.objective.metric}={value:.4f} best={best:.4f} "
                              f"cost={result.cost_s:.1f}s {arch}")
         if self._writer is not None:
             if value is not None:
-                self._writer.add_scalar(f"search/{self.objective.metric}", value, self.step)
-            if self.best is not None:
-                self._writer.add_scalar(f"search/best_{self.objective.metric}", self.best, self.step)
+                self._writer.add_scalar(f"search/{self.objective.metric}", value, step)
+            if best is not None:
+                self._writer.add_scalar(f"search/best_{self.objective.metric}", best, step)
 
     def close(self) -> None:
         logging.getLogger("nao").removeHandler(self._file)

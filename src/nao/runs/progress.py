@@ -6,7 +6,7 @@ round (NAO refits its controller between rounds) and the search will end. The ra
 the ETAs count only candidates finished by this process, so a resumed run's replayed journal
 does not make them look instant.
 
->>> from nao.results import Objective, Result
+>>> from nao.results import Objective, Result, Tally
 >>> from nao.spaces.base import Architecture
 >>> lines = []
 >>> clock = iter([0.0, 10.0, 20.0]).__next__
@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable, Iterable
 
 from nao.executors import Executor
-from nao.results import Objective, Result
+from nao.results import Objective, Result, Tally
 from nao.strategies.base import Strategy
 
 
@@ -54,28 +54,23 @@ class CandidateProgress:
                  budget: int, skip: Iterable[Result] = (), clock: Callable[[], float] = time.perf_counter) -> None:
         self.say, self.objective, self.strategy, self.executor = say, objective, strategy, executor
         self.budget, self.clock = budget, clock
-        self._skip = {id(r) for r in skip}
-        self.step = 0
+        self.tally = Tally(objective, skip)
         self.fresh = 0  # finished by this process
-        self.best: float | None = None
         self._t0 = clock()
 
     def __call__(self, result: Result) -> None:
-        self.step += 1
-        value = self.objective.value(result)
-        if value is not None and (self.best is None or self.objective.better(value, self.best)):
-            self.best = value
-        if id(result) in self._skip:
+        value, new = self.tally.add(result)
+        if not new:
             return
         self.fresh += 1
-        self.say(f"candidate {self.step}/{self.budget}: {self._outcome(result, value)} | {self._queue_text()}")
+        self.say(f"candidate {self.tally.step}/{self.budget}: {self._outcome(result, value)} | {self._queue_text()}")
 
     def _outcome(self, result: Result, value: float | None) -> str:
         epochs = result.info.get("epochs") if isinstance(result.info, dict) else None
         spent = (f", {epochs} epoch{'s' if epochs != 1 else ''}" if epochs is not None else "") + f", {result.cost_s:.1f} s"
         if value is None:
             return f"failed ({result.error}){spent}"
-        return f"{self.objective.metric} {value:.4f} (best {self.best:.4f}){spent}"
+        return f"{self.objective.metric} {value:.4f} (best {self.tally.best:.4f}){spent}"
 
     def _queue_text(self) -> str:
         pending = int(self.executor.pending)
@@ -86,5 +81,5 @@ class CandidateProgress:
         etas = []
         if round_left is not None:
             etas.append(f"round ETA {_clock_text((pending + round_left) * per_candidate)}")
-        etas.append(f"search ETA {_clock_text(max(0, self.budget - self.step) * per_candidate)}")
+        etas.append(f"search ETA {_clock_text(max(0, self.budget - self.tally.step) * per_candidate)}")
         return f"{running} running, {waiting} waiting | {', '.join(etas)}"
