@@ -141,3 +141,16 @@ def test_nao_train_folder_errors_exit_2_without_a_run_directory(tmp_path, capsys
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and message in err[0]
     assert not out.exists()
+
+
+def test_nao_train_resume_refuses_another_image_folder(tmp_path, capsys):
+    from nao.cli import main
+
+    a, b = _tree(tmp_path / "a"), _tree(tmp_path / "b")
+    out = tmp_path / "run"
+    flags = ["train", "--arch", "naonet-ws", "--dataset", "folder", "--image-size", "8", "--epochs", "1",
+             "--channels", "4", "--layers", "1", "--batch-size", "8", "--out", str(out)]
+    assert main([*flags, "--data-dir", str(a)]) == 0
+    capsys.readouterr()
+    assert main([*flags, "--data-dir", str(b), "--resume"]) == 2
+    assert "not this --data-dir/--image-size" in capsys.readouterr().err

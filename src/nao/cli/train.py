@@ -174,7 +174,7 @@ def run_cifar(args: argparse.Namespace) -> int:
     _check_out_dir(out, args.resume)
     arch_text = space.format(arch)
     if args.resume and (out / CHECKPOINT_NAME).exists():
-        _check_resume_matches(out / CHECKPOINT_NAME, space.name, arch_text, args.dataset)
+        _check_resume_matches(out / CHECKPOINT_NAME, space.name, arch_text, args)
 
     gen = torch.Generator().manual_seed(args.seed)
     data_meta: dict[str, Any] = {}
@@ -259,15 +259,20 @@ def _scaled_augment(train_cfg: Any, image_size: int | None) -> Any:
                                               cutout=round(aug.cutout * scale)))
 
 
-def _check_resume_matches(path: Path, space: str, arch_text: str, dataset: str) -> None:
+def _check_resume_matches(path: Path, space: str, arch_text: str, args: argparse.Namespace) -> None:
+    """--resume continues the same architecture on the same data (dataset, image folder, image size)."""
     from nao.train.checkpoint import load_checkpoint
 
     meta = load_checkpoint(path).get("meta", {})
-    if (meta.get("space"), meta.get("arch"), meta.get("dataset")) != (space, arch_text, dataset):
+    if (meta.get("space"), meta.get("arch"), meta.get("dataset")) != (space, arch_text, args.dataset):
         raise ConfigError(
             f"--resume: {path} was trained with {meta.get('arch')} ({meta.get('space')}) on {meta.get('dataset')}, "
             f"not this --arch/--dataset"
         )
+    data_dir = str(Path(args.data_dir).resolve()) if args.dataset == "folder" else None
+    if (meta.get("data_dir"), meta.get("image_size")) != (data_dir, args.image_size):
+        raise ConfigError(f"--resume: {path} was trained on {meta.get('data_dir') or meta.get('dataset')} at image size "
+                          f"{meta.get('image_size') or 32}, not this --data-dir/--image-size")
 
 
 def evaluate_cifar(args: argparse.Namespace, state: dict[str, Any]) -> int:
