@@ -179,7 +179,9 @@ def run_cifar(args: argparse.Namespace) -> int:
     gen = torch.Generator().manual_seed(args.seed)
     data_meta: dict[str, Any] = {}
     if args.dataset == "folder":
-        splits = _read_folder(args)
+        from nao.data.folder import load_image_folder
+
+        splits = load_image_folder(args.data_dir, image_size=args.image_size, seed=args.seed)
         net_cfg, train_cfg = replace(net_cfg, num_classes=splits.num_classes), _scaled_augment(train_cfg, args.image_size)
         train, test = splits.train, splits.test
         evals = {"val": splits.val}
@@ -241,12 +243,6 @@ def _check_image_flags(args: argparse.Namespace) -> None:
         raise ConfigError(f"--image-size {args.image_size}: CIFAR images are shrunk by whole blocks, so it must divide 32")
     if args.image_size:
         check_image_size(args.image_size)
-
-
-def _read_folder(args: argparse.Namespace) -> Any:
-    from nao.data.folder import load_image_folder
-
-    return load_image_folder(args.data_dir, image_size=args.image_size, seed=args.seed)
 
 
 def _scaled_augment(train_cfg: Any, image_size: int | None) -> Any:

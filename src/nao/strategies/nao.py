@@ -211,8 +211,7 @@ class NAOStrategy(Strategy):
         n_draws = self.seed_archs - self._seed_draws
         if n_draws <= 0:
             return []
-        recorded = {self.network_key(r.arch) for r in self._records.values()}
-        draws = self.space.sample_distinct(self.rng, n_draws, recorded, key=self.network_key)
+        draws = self._random_unseen(n_draws, set(), feasible_only=False)
         self._seed_draws += n_draws
         return [a for a in draws if self.feasible(a)] or self._random_unseen(1, set())
 
@@ -290,11 +289,12 @@ class NAOStrategy(Strategy):
             batch += self._random_unseen(size - len(batch), taken)
         return batch
 
-    def _random_unseen(self, n: int, taken: set[Hashable]) -> list[Architecture]:
-        """Up to ``n`` random architectures whose networks (pruned keys) are neither recorded nor in ``taken``."""
+    def _random_unseen(self, n: int, taken: set[Hashable], feasible_only: bool = True) -> list[Architecture]:
+        """Up to ``n`` random architectures whose networks (pruned keys) are neither recorded nor in ``taken``
+        (and, in a constrained search with ``feasible_only``, that are feasible)."""
         recorded = {self.network_key(r.arch) for r in self._records.values()}
         return self.space.sample_distinct(self.rng, n, set(taken) | recorded, key=self.network_key,
-                                          accept=self.feasible)
+                                          accept=self.feasible if feasible_only else None)
 
 
 # Pseudo-labelled architectures per SemiNAS round. The paper's NASBench-101 setting uses
