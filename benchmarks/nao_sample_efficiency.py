@@ -21,7 +21,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-from nao.bench import best_test_at, checkpoints_for, summarize
+from nao.bench import best_test_at, best_val_at, checkpoints_for, summarize
 from nao.data.paths import data_root
 from nao.evaluators.tabular import TabularBenchmark, TabularEvaluator
 from nao.spaces import get_space
@@ -43,14 +43,16 @@ def _init(tables: dict[str, str]) -> None:
         _EVALUATORS[name] = TabularEvaluator(space, TabularBenchmark.load(path, space))
 
 
-def _job(args: tuple[str, str, str, dict, int, int]) -> tuple[str, str, int, list[float], float]:
+def _job(args: tuple[str, str, str, dict, int, int]) -> tuple[str, str, int, list[float], list[float], float]:
     landscape, label, strategy, opts, seed, budget = args
     ev = _EVALUATORS[landscape]
     start = time.perf_counter()
     study = Study(ev.space, make_strategy(strategy, ev.space, seed=seed, **opts), ev)
     study.run(budget)
-    scores = [best_test_at(study.history, n) for n in checkpoints_for(budget)]
-    return landscape, label, seed, scores, time.perf_counter() - start
+    points = checkpoints_for(budget)
+    scores = [best_test_at(study.history, n) for n in points]
+    vals = [best_val_at(study.history, n) for n in points]
+    return landscape, label, seed, scores, vals, time.perf_counter() - start
 
 
 def main() -> None:
@@ -80,20 +82,27 @@ def main() -> None:
                 for land in tables for label, strat, opts in runs for seed in range(args.seeds)]
         points = checkpoints_for(args.budget)
         scores: dict = {}
+        vals: dict = {}
         times: dict = {}
         start = time.perf_counter()
         with ProcessPoolExecutor(args.workers, initializer=_init, initargs=(tables,)) as pool:
-            for land, label, seed, s, dt in pool.map(_job, jobs):
+            for land, label, seed, s, v, dt in pool.map(_job, jobs):
                 scores.setdefault(land, {}).setdefault(label, {}).setdefault(seed, s)
+                vals.setdefault(land, {}).setdefault(label, {}).setdefault(seed, v)
                 times[(land, label)] = times.get((land, label), 0.0) + dt
     out: dict = {}
     for land, per in scores.items():
-        print(f"\n{land}: test acc (%) of best-val arch after N queries, mean ± sem over {args.seeds} seeds")
-        print(f"{'variant':<14}" + "".join(f"{'@' + str(n):>16}" for n in points) + "   s/run")
+        print(f"\n{land}: test acc (%) of the best-val arch | best val acc (%) after N queries, "
+              f"mean ± sem over {args.seeds} seeds")
+        print(f"{'variant':<14}" + "".join(f"{'test@' + str(n):>16}" for n in points)
+              + "".join(f"{'val@' + str(n):>16}" for n in points) + "   s/run")
         for label, by_seed in per.items():
-            cols = [summarize([by_seed[k][i] for k in sorted(by_seed)]) for i in range(len(points))]
-            out.setdefault(land, {})[label] = {str(n): c for n, c in zip(points, cols)}
+            seeds = sorted(by_seed)
+            cols = [summarize([by_seed[k][i] for k in seeds]) for i in range(len(points))]
+            vcols = [summarize([vals[land][label][k][i] for k in seeds], "val_") for i in range(len(points))]
+            out.setdefault(land, {})[label] = {str(n): {**c, **v} for n, c, v in zip(points, cols, vcols)}
             cells = "".join(f"{c['mean']:>10.2f} ± {c['sem']:.2f}" for c in cols)
+            cells += "".join(f"{v['val_mean']:>10.2f} ± {v['val_sem']:.2f}" for v in vcols)
             print(f"{label:<14}{cells}   {times[(land, label)] / args.seeds:5.1f}", flush=True)
     print(f"\nwall time {time.perf_counter() - start:.0f} s")
     if args.json:

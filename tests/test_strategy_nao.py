@@ -137,3 +137,17 @@ def test_adaptive_rounds_local_moves_and_semi_supervised_run():
 def test_seminas_is_nao_with_pseudo_labels():
     s = make_strategy("seminas", get_space("nb201"), seed=0)
     assert isinstance(s, NAOStrategy) and s.semi_supervised > 0
+
+
+def test_neighbour_share_reserves_part_of_each_round_for_the_incumbents_neighbours():
+    space = get_space("nb201")
+    study, strategy = _run(budget=20, per_round=4, neighbour_share=0.5)
+    history = study.history
+    for start in range(8, 20, 4):  # after the 8 seeds, rounds of 4: 2 neighbours + 2 decoded
+        told = history[:start]
+        best = max(told, key=lambda r: r.metrics["val_acc"]).arch
+        nbrs = {space.key(space.prune(a)) for a in space.neighbours(best)}
+        near = [r for r in history[start : start + 4] if space.key(space.prune(r.arch)) in nbrs]
+        assert len(near) >= 2
+    with pytest.raises(ConfigError, match="neighbour_share"):
+        NAOStrategy(space, neighbour_share=1.5)

@@ -165,9 +165,29 @@ def test_trained_cnn_constraint_on_the_child_network(tmp_path):
     assert constraint["text"] == "params_m<=0.025" and constraint["proposed"] >= 6
 
 
+def test_supernet_constraint_on_the_final_network(tmp_path):
+    # NAO-WS: every architecture that joins the pool satisfies the bound on the final network, computed
+    # before the supernet sees it; the bound (about the 25th percentile here) refuses some random draws.
+    from dataclasses import replace
+
+    from nao.constraints import network_cost
+    from nao.presets import preset
+    from nao.spaces import get_space
+
+    run = tmp_path / "run"
+    assert main(["search", "cnn", "--preset", "smoke", "--seed", "1", "-q", "--strategy", "nao",
+                 "--constraint", "params_m<=0.041", "--out", str(run)]) == 0
+    cfg, space = preset("supernet-cnn/smoke"), get_space("nao-ws")
+    cost = network_cost(space, replace(cfg.final_network, num_classes=10), 8, "params_m")
+    journal = _journal(run)
+    assert len(journal) == 6 and all(cost(space.parse(r["arch"])) <= 0.041 for r in journal)
+    constraint = json.loads((run / "result.json").read_text())["constraint"]
+    assert constraint["text"] == "params_m<=0.041" and constraint["proposed"] >= 6
+
+
 @pytest.mark.parametrize("flags, message", [
     (["--evaluator", "training", "--constraint", "val_acc<=0.5"], "unknown metric 'val_acc'"),
-    (["--constraint", "params_m<=0.5"], "--constraint does not apply to a supernet-cnn search"),
+    (["--constraint", "latency_ms<=5"], "unknown metric 'latency_ms'"),
 ])
 def test_bad_constraint_exits_2_without_a_run(tmp_path, capsys, flags, message):
     run = tmp_path / "run"

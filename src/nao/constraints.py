@@ -274,3 +274,15 @@ def constrain(strategy: Strategy, constraint: str | Constraint, table) -> Constr
     benchmark: ``Study(space, constrain(make_strategy(...), "params_m<=0.5", evaluator.table), evaluator)``.
     """
     return ConstrainedStrategy(strategy, table_feasibility(constraint, table))
+
+
+def constraint_summary(ctx, strategy: Strategy, text: str | None, fate: str) -> dict:
+    """Say how many proposals a constrained run refused and return ``{"constraint": ...}`` for result.json.
+
+    ``ctx`` is the run's :class:`~nao.runs.skeleton.RunContext`; ``fate`` says what refused proposals
+    were spared (``never trained``). Empty when ``strategy`` is not a :class:`ConstrainedStrategy`.
+    """
+    if not isinstance(strategy, ConstrainedStrategy):
+        return {}
+    ctx.say(f"constraint {text}: {strategy.n_infeasible} of {strategy.n_proposed} proposals infeasible ({fate})")
+    return {"constraint": {"text": text, "proposed": strategy.n_proposed, "infeasible": strategy.n_infeasible}}

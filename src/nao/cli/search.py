@@ -100,8 +100,9 @@ def _cnn(p: argparse.ArgumentParser) -> None:
     p.add_argument("--supernet-score", default=None, choices=["acc", "loss"],
                    help="--evaluator supernet: rank the pool by validation accuracy or loss (default: the preset's)")
     p.add_argument("--constraint", default=None,
-                   help="--evaluator training: e.g. 'params_m<=0.05' or 'flops_m<=10' (child network, computed "
-                        "before training): only candidates that satisfy it are trained")
+                   help="e.g. 'params_m<=0.05' or 'flops_m<=10', computed from the architecture before it is "
+                        "evaluated, on the child network (--evaluator training) or the final network (supernet): "
+                        "only architectures that satisfy it are evaluated")
     _executor_flags(p, " (--evaluator training)")
 
 
@@ -174,7 +175,8 @@ _FLAG_KEYS: dict[str, dict[str, str]] = {
                 "benchmark": "benchmark", "objective": "objective", "constraint": "constraint"},
     "supernet-cnn": {"space": "space", "strategy": "strategy", "budget": "budget", "seed": "seed",
                      "dataset": "dataset", "data_dir": "data_dir", "device": "device", "threads": "threads",
-                     "subset": "train_images", "image_size": "image_size", "supernet_score": "supernet_train.score"},
+                     "subset": "train_images", "image_size": "image_size", "supernet_score": "supernet_train.score",
+                     "constraint": "constraint"},
     "supernet-rnn": {"space": "space", "strategy": "strategy", "budget": "budget", "seed": "seed",
                      "data_dir": "data_dir", "device": "device", "threads": "threads",
                      "hidden_size": "supernet.lm.model.hidden_size", "share": "supernet.share",

@@ -34,6 +34,7 @@ from typing import Any
 
 import torch
 
+from nao.constraints import ConstrainedStrategy, constraint_summary, network_feasibility
 from nao.data.augment import AugmentConfig
 from nao.errors import ConfigError, DataError
 from nao.evaluators.rounds import SUPERNET_CHECKPOINT, resume_point
@@ -92,9 +93,15 @@ class WSConfig(ImageSearchFields):
             process). The CPU presets use both cores of a 2-core machine here.
         rerank_network, rerank_train: the brief training (official: 10 epochs at the search width).
         final_network, final_train: the winner's training (reported on the test split).
+        constraint: e.g. ``params_m<=0.5`` or ``flops_m<=300``: only architectures whose *final*
+            network (``final_network`` at the run's image size: what the search hands over)
+            satisfies it join the pool, computed exactly from the architecture before any supernet
+            training (:func:`nao.constraints.network_feasibility`); others are never scored nor
+            counted against the budget.
     """
 
     preset: str = "digits"
+    constraint: str | None = None
     space: str = "nao-ws"
     strategy: str = "nao"
     nao_options: dict[str, Any] = field(default_factory=dict)
@@ -313,6 +320,9 @@ class SupernetCnnKind(RunKind):
         self.runtime = make_runtime(cfg.device)
         self.data = load_splits(cfg)  # every user error is raised before the run directory exists
         check_image_size(self.data.image_size)
+        final = replace(cfg.final_network, num_classes=self.data.num_classes)
+        self.feasibility = network_feasibility(cfg.constraint, self.space, final, self.data.image_size) \
+            if cfg.constraint else None
 
     def build(self, ctx: RunContext) -> Search:
         cfg, data = self.config, self.data
@@ -327,10 +337,13 @@ class SupernetCnnKind(RunKind):
         if cfg.strategy == "nao":
             options = {"seed_archs": sn_train.seed_pool, "per_round": sn_train.new_per_round, **cfg.nao_options}
         strategy = make_strategy(cfg.strategy, self.space, seed=cfg.seed, **options)
+        if self.feasibility is not None:
+            strategy = ConstrainedStrategy(strategy, self.feasibility)
         n_tr, n_va, n_te = data.sizes()
         ctx.say(f"NAO-WS on {data.name}: {n_tr} train / {n_va} val / {n_te} test images, space {self.space.name}, "
                 f"strategy {cfg.strategy}, budget {cfg.budget} ({rounds} rounds x {sn_train.epochs_per_round} "
-                f"supernet epochs), device {self.runtime.device}")
+                f"supernet epochs), device {self.runtime.device}"
+                + (f", constraint {cfg.constraint} on the final network" if cfg.constraint else ""))
         # observe first: a round's checkpoint is written once its last result is journaled.
         return Search(self.space, self.evaluator, strategy, self.objective(), cfg.budget,
                       callbacks=[self.evaluator.observe])
@@ -356,7 +369,8 @@ class SupernetCnnKind(RunKind):
             raise DataError(f"every architecture failed in the supernet; see {ctx.rundir.journal_path}")
         ctx.say(f"reranking the top {min(cfg.top_k, len(ranking))} by {cfg.rerank_train.epochs}-epoch training "
                 f"from scratch")
-        return finish_images(cfg, space, self.data, self.runtime, ctx, ranking[: cfg.top_k])
+        return {**finish_images(cfg, space, self.data, self.runtime, ctx, ranking[: cfg.top_k]),
+                **constraint_summary(ctx, search.strategy, cfg.constraint, "never scored")}
 
     def is_finished(self, result: dict[str, Any]) -> bool:
         return result.get("final", {}).get("status") == "ok"

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from nao.constraints import ConstrainedStrategy, table_feasibility
+from nao.constraints import ConstrainedStrategy, constraint_summary, table_feasibility
 from nao.errors import ConfigError
 from nao.evaluators.base import Evaluator
 from nao.evaluators.tabular import TabularEvaluator
@@ -98,13 +98,7 @@ class TabularKind(RunKind):
         return Search(self.space, self.evaluator, strategy, self.objective, cfg.budget, self.executor)
 
     def finish(self, ctx: RunContext, search: Search, study) -> dict[str, Any]:
-        if not isinstance(search.strategy, ConstrainedStrategy):
-            return {}
-        s = search.strategy
-        ctx.say(f"constraint {self.config.constraint}: {s.n_infeasible} of {s.n_proposed} proposals infeasible "
-                f"(never evaluated)")
-        return {"constraint": {"text": self.config.constraint, "proposed": s.n_proposed,
-                               "infeasible": s.n_infeasible}}
+        return constraint_summary(ctx, search.strategy, self.config.constraint, "never evaluated")
 
     def close(self) -> None:
         executor = getattr(self, "executor", None)

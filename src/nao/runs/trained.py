@@ -26,7 +26,7 @@ from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-from nao.constraints import ConstrainedStrategy, network_feasibility
+from nao.constraints import ConstrainedStrategy, constraint_summary, network_feasibility
 from nao.data.augment import AugmentConfig
 from nao.data.corpus import Corpus
 from nao.errors import ConfigError
@@ -205,13 +205,7 @@ class TrainedCnnKind(_TrainedKind):
         if not candidates:
             raise ConfigError(f"every candidate failed to train; see {ctx.rundir.journal_path}")
         ctx.say(f"reranking the top {len(candidates)} by {self.config.rerank_train.epochs}-epoch training")
-        extra = {}
-        if isinstance(search.strategy, ConstrainedStrategy):
-            s = search.strategy
-            ctx.say(f"constraint {self.config.constraint}: {s.n_infeasible} of {s.n_proposed} proposals infeasible "
-                    f"(never trained)")
-            extra = {"constraint": {"text": self.config.constraint, "proposed": s.n_proposed,
-                                    "infeasible": s.n_infeasible}}
+        extra = constraint_summary(ctx, search.strategy, self.config.constraint, "never trained")
         return {**finish_images(self.config, self.space, self.data, self.runtime, ctx, candidates), **extra}
 
 

@@ -35,7 +35,7 @@ from nao.controller.fit import (
     pretrain_on_space,
     semi_supervised_fit,
 )
-from nao.controller.generate import improve_candidates
+from nao.controller.generate import Candidate, improve_candidates, neighbour_candidates, predict_mean_std
 from nao.controller.model import EncoderPredictorDecoder
 from nao.errors import ConfigError
 from nao.registry import STRATEGIES
@@ -100,6 +100,7 @@ class NAOStrategy(Strategy):
         top_k: int = 10,
         candidates: int = 100,
         local_top: int = 0,
+        neighbour_share: float = 0.0,
         ensemble: int = DEFAULT_ENSEMBLE,
         explore: float = 0.0,
         semi_supervised: int = 0,
@@ -116,9 +117,12 @@ class NAOStrategy(Strategy):
                             ("fit_steps", fit_steps), ("refit_steps", refit_steps)):
             if int(value) < 1:
                 raise ConfigError(f"nao strategy option {name} must be >= 1, got {value}")
-        for name, value in (("local_top", local_top), ("semi_supervised", semi_supervised), ("explore", explore)):
+        for name, value in (("local_top", local_top), ("semi_supervised", semi_supervised), ("explore", explore),
+                            ("neighbour_share", neighbour_share)):
             if value < 0:
                 raise ConfigError(f"nao strategy option {name} must be >= 0, got {value}")
+        if neighbour_share > 1.0:
+            raise ConfigError(f"nao strategy option neighbour_share must be in [0, 1], got {neighbour_share}")
         if not 0.0 < round_fraction <= 1.0:
             raise ConfigError(f"nao strategy option round_fraction must be in (0, 1], got {round_fraction}")
         if isinstance(controller, dict):
@@ -128,6 +132,7 @@ class NAOStrategy(Strategy):
         self.per_round = None if per_round is None else int(per_round)
         self.candidates, self.ensemble = int(candidates), int(ensemble)
         self.round_fraction, self.local_top, self.explore = float(round_fraction), int(local_top), float(explore)
+        self.neighbour_share = float(neighbour_share)
         self.semi_supervised = int(semi_supervised)
         self.fit_steps, self.refit_steps, self.warm_start = int(fit_steps), int(refit_steps), warm_start
         self.device, self.threads = device, threads
@@ -194,7 +199,7 @@ class NAOStrategy(Strategy):
 
     # -- rounds ----------------------------------------------------------------------------
     def _next_batch(self) -> list[Architecture]:
-        if self.feasible is not None:
+        if self.feasible is not None and self.per_round is None:
             return self._next_constrained_seeds() or self._next_round()
         n_seed = self.seed_archs - len(self._records)
         if n_seed > 0:
@@ -206,7 +211,9 @@ class NAOStrategy(Strategy):
 
         The pool samples the feasible region as densely as the unconstrained pool samples the space,
         so the controller starts steering as early (after a quarter of the pool when a quarter of the
-        space is feasible) instead of first spending ``seed_archs`` evaluations at random.
+        space is feasible) instead of first spending ``seed_archs`` evaluations at random. Adaptive rounds
+        only: an explicit schedule (``per_round``: a supernet's pool rounds, the training presets) keeps
+        its sizes, so its seed pool is ``seed_archs`` feasible architectures.
         """
         n_draws = self.seed_archs - self._seed_draws
         if n_draws <= 0:
@@ -276,18 +283,42 @@ class NAOStrategy(Strategy):
         seen = set(self._records) | {self.network_key(r.arch) for r in self._records.values()}
         order = np.argsort(-values, kind="stable")
         top = [archs[i] for i in order[: self.top_k]]
+        near = self._near_incumbent(top, int(self.neighbour_share * size + 0.5), seen)
+        seen = seen | {k for c in near for k in (self.space.key(c.arch), self.network_key(c.arch))}
         n_new = max(size, math.ceil(self.candidates * self._share(size)))
         cands = improve_candidates(self._models, top, n_new, seen, self.local_top, self.explore)
         if self.feasible is not None:  # a constrained search: rank only the decodable feasible ones
             cands = [c for c in cands if self.feasible(c.arch)]
-        batch = [c.arch for c in cands[:size]]
-        for c in cands[:size]:
+        chosen = near + cands[: size - len(near)]
+        batch = [c.arch for c in chosen]
+        for c in chosen:
             self._predicted[self.space.key(c.arch)] = c.predicted
             self._round_of[self.space.key(c.arch)] = self.rounds
         if len(batch) < size:  # the decoder ran dry (tiny or exhausted space): explore
             taken = seen | {self.network_key(a) for a in batch}
             batch += self._random_unseen(size - len(batch), taken)
         return batch
+
+    def _near_incumbent(self, top: list[Architecture], n: int, seen: set[Hashable]) -> list[Candidate]:
+        """The ``n`` best-predicted unseen one-change neighbours of ``top``, best architecture's first.
+
+        Neighbours of the incumbent come first, ranked by the ensemble; only when its unseen
+        neighbourhood is used up do the next best architectures' neighbours fill in. On landscapes
+        where good cells cluster this is the step local search would take, ordered by the
+        predictor instead of at random; the decoded candidates keep the rest of the round.
+        """
+        taken, out = set(seen), []
+        for arch in top:
+            if len(out) >= n:
+                break
+            nbrs = neighbour_candidates(self.space, [arch], taken)
+            if self.feasible is not None:
+                nbrs = [a for a in nbrs if self.feasible(a)]
+            mean, std = predict_mean_std(self._models, nbrs)
+            scores = mean + self.explore * std
+            for i in np.argsort(-scores, kind="stable")[: n - len(out)]:
+                out.append(Candidate(nbrs[i], 0.0, float(scores[i])))
+        return out
 
     def _random_unseen(self, n: int, taken: set[Hashable], feasible_only: bool = True) -> list[Architecture]:
         """Up to ``n`` random architectures whose networks (pruned keys) are neither recorded nor in ``taken``
