@@ -19,6 +19,7 @@ True
 from __future__ import annotations
 
 import importlib
+import typing
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, is_dataclass
 from pathlib import Path
@@ -81,23 +82,38 @@ def with_overrides(cfg: Any, overrides: Mapping[str, Any]) -> Any:
         return cfg
     plain = asdict(cfg)
     for key, value in overrides.items():
-        _set_dotted(plain, key, value, type(cfg).__name__)
+        _set_dotted(plain, key, value, type(cfg))
     return dataclass_from_plain(type(cfg), plain)
 
 
-def _set_dotted(plain: dict[str, Any], key: str, value: Any, where: str) -> None:
-    node = plain
+def _set_dotted(plain: dict[str, Any], key: str, value: Any, cls: type) -> None:
+    """Set ``key`` (dotted) in ``plain``, the ``asdict`` of a ``cls``; dataclass sections accept only their
+    fields, free-form mapping fields (``strategy_options``, ``nao_options``) any key."""
+    node, hint = plain, cls
     parts = key.split(".")
     for i, part in enumerate(parts):
-        if not isinstance(node, dict) or part not in node:
+        free = _is_mapping(hint)
+        if not isinstance(node, dict) or (part not in node and not free):
             known = ", ".join(sorted(node)) if isinstance(node, dict) else "(not a section)"
-            raise ConfigError(f"unknown setting {'.'.join(parts[: i + 1])!r} in {where}; known here: {known}")
+            raise ConfigError(f"unknown setting {'.'.join(parts[: i + 1])!r} in {cls.__name__}; known here: {known}")
+        hint = _field_hint(hint, part)
         if i == len(parts) - 1:
-            old = node[part]
+            old = node.get(part)
             # A section given whole (YAML) merges into the existing one, so a file can set one key of it.
             node[part] = _merge(old, value) if isinstance(old, dict) and isinstance(value, Mapping) else _plain(value)
         else:
-            node = node[part]
+            node = node.setdefault(part, {}) if free else node[part]
+
+
+def _is_mapping(hint: Any) -> bool:
+    return typing.get_origin(hint) in (dict, Mapping) or hint in (dict, Any)
+
+
+def _field_hint(hint: Any, name: str) -> Any:
+    """The declared type of field ``name`` of dataclass ``hint`` (``Any`` inside a free-form mapping)."""
+    if is_dataclass(hint):
+        return typing.get_type_hints(hint).get(name, Any)
+    return Any
 
 
 def _merge(old: dict[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:

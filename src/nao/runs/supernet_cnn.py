@@ -48,7 +48,7 @@ from nao.runs.images import CIFAR_AUGMENT, DATASETS, NO_AUGMENT, ImageSearchFiel
 from nao.runs.skeleton import RunContext, RunKind, Search
 from nao.spaces import get_space
 from nao.spaces.cells import ConvCellSpace
-from nao.strategies import make_strategy
+from nao.strategies import check_strategy_options, make_strategy
 from nao.study import Study
 from nao.threads import torch_threads
 from nao.train.classifier import TrainConfig, make_runtime
@@ -314,6 +314,7 @@ class SupernetCnnKind(RunKind):
             # Record the thread count in use: CPU sums depend on it, and a resume reuses it to end identically.
             self.config = cfg = replace(cfg, threads=torch.get_num_threads())
         self.space = get_space(cfg.space)
+        check_strategy_options(cfg.strategy, cfg.nao_options if cfg.strategy == "nao" else {})
         if not isinstance(self.space, ConvCellSpace):
             raise ConfigError(f"a supernet search needs a conv cell space (nao-ws, nao, darts), not {cfg.space!r}; "
                               f"to search {cfg.space} with a benchmark table use nao search tabular --benchmark FILE")

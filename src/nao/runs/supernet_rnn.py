@@ -32,7 +32,7 @@ from nao.results import Objective, Result
 from nao.rundir import RunDir
 from nao.runs.skeleton import RunContext, RunKind, Search
 from nao.spaces import get_space
-from nao.strategies import make_strategy
+from nao.strategies import check_strategy_options, make_strategy
 from nao.study import Study
 from nao.threads import resolve_device, torch_threads
 
@@ -114,6 +114,7 @@ class SupernetRnnKind(RunKind):
             raise ConfigError(f"--threads must be at least 1, got {cfg.threads}")
         self.device = resolve_device(cfg.device)
         self.space = get_space(cfg.space)
+        check_strategy_options(cfg.strategy, cfg.strategy_options)
         self.corpus = self.corpus or load_corpus(ptb_dir(cfg.data_dir))  # a missing corpus fails before the run dir
 
     def build(self, ctx: RunContext) -> Search:

@@ -28,7 +28,7 @@ from nao.results import Objective
 from nao.runs.common import ExecutorConfig
 from nao.runs.skeleton import RunContext, RunKind, Search
 from nao.spaces import get_space
-from nao.strategies import make_strategy
+from nao.strategies import check_strategy_options, make_strategy
 
 
 @dataclass
@@ -84,6 +84,7 @@ class TabularKind(RunKind):
             raise ConfigError("a tabular search needs --benchmark FILE (a .csv.gz table)")
         cfg.benchmark = str(Path(cfg.benchmark).resolve())  # resumable from any directory
         self.space = get_space(cfg.space)
+        check_strategy_options(cfg.strategy, cfg.strategy_options)
         self.evaluator: Evaluator = TabularEvaluator(self.space, Path(cfg.benchmark))  # validates the file
         _check_budget(cfg.budget, self.space, self.evaluator)
         self.objective = Objective.of(cfg.objective)

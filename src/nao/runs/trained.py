@@ -43,7 +43,7 @@ from nao.runs.skeleton import RunContext, RunKind, Search
 from nao.runs.supernet_rnn import RNN_SPACES, ptb_dir
 from nao.spaces import get_space
 from nao.spaces.cells import ConvCellSpace
-from nao.strategies import make_strategy
+from nao.strategies import check_strategy_options, make_strategy
 from nao.study import Study
 from nao.threads import torch_threads
 from nao.train.classifier import TrainConfig, make_runtime
@@ -174,6 +174,7 @@ class TrainedCnnKind(_TrainedKind):
         if cfg.budget < 1:
             raise ConfigError(f"--budget must be at least 1, got {cfg.budget}")
         self.space = get_space(cfg.space)
+        check_strategy_options(cfg.strategy, cfg.strategy_options if cfg.strategy == "nao" else {})
         if not isinstance(self.space, ConvCellSpace):
             raise ConfigError(f"a trained-cnn search needs a conv cell space (nao-ws, nao, darts), not {cfg.space!r}")
         self.runtime = make_runtime(_device(cfg.device))
@@ -279,6 +280,7 @@ class TrainedRnnKind(_TrainedKind):
         if cfg.space not in RNN_SPACES:
             raise ConfigError(f"--space {cfg.space!r} is not a recurrent cell space; choose one of {', '.join(RNN_SPACES)}")
         self.space = get_space(cfg.space)
+        check_strategy_options(cfg.strategy, cfg.strategy_options if cfg.strategy == "nao" else {})
         self.device = _device(cfg.device)
         self.corpus = load_corpus(ptb_dir(cfg.data_dir))
         self.executor = cfg.executor.build()

@@ -8,8 +8,11 @@ True
 from __future__ import annotations
 
 import importlib
+import inspect
+from collections.abc import Mapping
 from typing import Any
 
+from nao.errors import ConfigError
 from nao.registry import STRATEGIES
 from nao.spaces.base import SearchSpace
 from nao.strategies.base import Strategy
@@ -24,9 +27,36 @@ def _load_all() -> None:
 
 
 def make_strategy(name: str, space: SearchSpace, seed: int = 0, **kwargs: Any) -> Strategy:
-    """Build the registered strategy ``name`` for ``space``."""
-    _load_all()
+    """Build the registered strategy ``name`` for ``space``.
+
+    Raises :class:`~nao.errors.ConfigError` for an unknown name or option (:func:`check_strategy_options`).
+    """
+    check_strategy_options(name, kwargs)
     return STRATEGIES.get(name)(space, seed=seed, **kwargs)
+
+
+def check_strategy_options(name: str, options: Mapping[str, Any]) -> None:
+    """Raise :class:`~nao.errors.ConfigError` naming the first option strategy ``name`` does not take.
+
+    Run kinds call it before a run directory exists, so a misspelt option is an input error.
+
+    >>> check_strategy_options("nao", {"seed_archs": 5})
+    >>> check_strategy_options("local", {"seed_archs": 5})
+    Traceback (most recent call last):
+    ...
+    nao.errors.ConfigError: unknown option 'seed_archs' of strategy 'local'; it takes: first_improvement
+    """
+    _load_all()
+    known: list[str] = []
+    for klass in STRATEGIES.get(name).__mro__:  # a constructor with **kwargs passes them on to its base's
+        params = inspect.signature(klass.__init__).parameters
+        known += [k for k, p in params.items() if k not in ("self", "space", "seed") and k not in known
+                  and p.kind in (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)]
+        if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+            break
+    for key in options:
+        if key not in known:
+            raise ConfigError(f"unknown option {key!r} of strategy {name!r}; it takes: {', '.join(known) or 'none'}")
 
 
 def strategy_names() -> list[str]:
@@ -34,4 +64,4 @@ def strategy_names() -> list[str]:
     return STRATEGIES.names()
 
 
-__all__ = ["Strategy", "make_strategy", "strategy_names"]
+__all__ = ["Strategy", "check_strategy_options", "make_strategy", "strategy_names"]
