@@ -45,13 +45,15 @@ def test_search_learns_the_synthetic_table(synthetic_nb201, tmp_path, strategy, 
         (["--strategy", "nope"], "unknown strategy 'nope'"),
         (["--space", "nope"], "unknown space 'nope'"),
         (["--budget", "0"], "--budget must be at least 1"),
+        (["--set", "strategy_options.topk=3"], "unknown option 'topk' of strategy 'nao'"),
+        (["--strategy", "local", "--set", "strategy_options.seed_archs=3"], "unknown option 'seed_archs' of strategy 'local'"),
     ],
 )
 def test_search_bad_flags_exit_2(synthetic_nb201, tmp_path, capsys, argv, fragment):
     rc = main(["search", "--benchmark", str(synthetic_nb201), "--out", str(tmp_path / "r"), "-q", *argv])
     err = capsys.readouterr().err
     assert rc == 2 and fragment in err and "Traceback" not in err
-    assert len(err.strip().splitlines()) == 1
+    assert len(err.strip().splitlines()) == 1 and not (tmp_path / "r").exists()
 
 
 def test_search_corrupt_benchmark_exit_2(tmp_path, capsys):
@@ -122,6 +124,16 @@ def test_search_config_file_and_set(tmp_path, synthetic_nb201):
     saved = json.loads((out / "config.json").read_text())
     assert (saved["strategy"], saved["budget"], saved["seed"], saved["kind"]) == ("random", 7, 3, "tabular")
     assert len((out / "journal.jsonl").read_text().splitlines()) == 7
+
+
+def test_search_set_reaches_a_free_form_strategy_option(tmp_path, synthetic_nb201):
+    # strategy_options is a mapping of the strategy's own options: --set may add keys the preset did not name.
+    out = tmp_path / "r"
+    assert main(["search", "tabular", "--benchmark", str(synthetic_nb201), "--budget", "12",
+                 "--set", "strategy_options.neighbour_share=0", "--set", "strategy_options.seed_archs=6",
+                 "--out", str(out), "-q"]) == 0
+    saved = json.loads((out / "config.json").read_text())
+    assert saved["strategy_options"] == {"neighbour_share": 0, "seed_archs": 6}
 
 
 def test_search_constraint_never_evaluates_an_infeasible_cell(synthetic_nb201, tmp_path):
