@@ -148,7 +148,6 @@ class NAOStrategy(Strategy):
         self.device, self.threads = device, threads
         self._records: dict[Hashable, _Record] = {}
         self._queue: list[Architecture] = []
-        self._seed_draws = 0  # a constrained search's seed pool draws (see _next_constrained_seeds)
         self._models: list[EncoderPredictorDecoder] = []
         self._optimizers: list[Adam] = []
         self._predicted: dict[Hashable, float] = {}  # key -> prediction made when it was proposed
@@ -209,28 +208,14 @@ class NAOStrategy(Strategy):
 
     # -- rounds ----------------------------------------------------------------------------
     def _next_batch(self) -> list[Architecture]:
-        if self.feasible is not None and self.per_round is None:
-            return self._next_constrained_seeds() or self._next_round()
+        # A constrained search's seed pool is seed_archs *feasible* cells (_random_unseen filters): the
+        # first fit gets as many labels whatever share of the space is feasible. (Sampling the feasible
+        # region only as densely as the unconstrained pool samples the space left ~3 seeds under a
+        # tight bound, and 6 of 30 seeds stuck in a poor basin: BENCHMARKS.md, issue 16.)
         n_seed = self.seed_archs - len(self._records)
         if n_seed > 0:
             return self._random_unseen(n_seed, set())
         return self._next_round()
-
-    def _next_constrained_seeds(self) -> list[Architecture]:
-        """A constrained search's seed pool: ``seed_archs`` draws of the whole space, the feasible ones kept.
-
-        The pool samples the feasible region as densely as the unconstrained pool samples the space,
-        so the controller starts steering as early (after a quarter of the pool when a quarter of the
-        space is feasible) instead of first spending ``seed_archs`` evaluations at random. Adaptive rounds
-        only: an explicit schedule (``per_round``: a supernet's pool rounds, the training presets) keeps
-        its sizes, so its seed pool is ``seed_archs`` feasible architectures.
-        """
-        n_draws = self.seed_archs - self._seed_draws
-        if n_draws <= 0:
-            return []
-        draws = self._random_unseen(n_draws, set(), feasible_only=False)
-        self._seed_draws += n_draws
-        return [a for a in draws if self.feasible(a)] or self._random_unseen(1, set())
 
     def _next_round(self) -> list[Architecture]:
         archs, values = self._evaluated()
@@ -329,12 +314,12 @@ class NAOStrategy(Strategy):
             out += [Candidate(nbrs[i], 0.0, float(scores[i])) for i in np.argsort(-scores, kind="stable")[: n - len(out)]]
         return out
 
-    def _random_unseen(self, n: int, taken: set[Hashable], feasible_only: bool = True) -> list[Architecture]:
+    def _random_unseen(self, n: int, taken: set[Hashable]) -> list[Architecture]:
         """Up to ``n`` random architectures whose networks (pruned keys) are neither recorded nor in ``taken``
-        (and, in a constrained search with ``feasible_only``, that are feasible)."""
+        (and, in a constrained search, that are feasible)."""
         recorded = {self.network_key(r.arch) for r in self._records.values()}
         return self.space.sample_distinct(self.rng, n, set(taken) | recorded, key=self.network_key,
-                                          accept=self.feasible if feasible_only else None)
+                                          accept=self.feasible)
 
 
 # Pseudo-labelled architectures per SemiNAS round. The paper's NASBench-101 setting uses
