@@ -163,6 +163,13 @@ def improve_candidates(
         pairs += decode_new(model, top, n_new, taken)
     if local_top > 0 and models:
         pairs += [(a, 0.0) for a in neighbour_candidates(models[0].space, top[:local_top], taken)]
+    return rank_candidates(models, pairs, explore)
+
+
+def rank_candidates(
+    models: Sequence[EncoderPredictorDecoder], pairs: Sequence[tuple[Architecture, float]], explore: float = 0.0
+) -> list[Candidate]:
+    """``(arch, step)`` pairs as candidates scored ``mean + explore * std`` by ``models``, best first."""
     mean, std = predict_mean_std(models, [a for a, _ in pairs])
     scores = mean + explore * std
     cands = [Candidate(a, s, float(p)) for (a, s), p in zip(pairs, scores)]

@@ -37,7 +37,7 @@ from nao.controller.fit import (
     pretrain_on_space,
     semi_supervised_fit,
 )
-from nao.controller.generate import Candidate, improve_candidates, neighbour_candidates, predict_mean_std
+from nao.controller.generate import Candidate, improve_candidates, neighbour_candidates, rank_candidates
 from nao.controller.model import EncoderPredictorDecoder
 from nao.errors import ConfigError
 from nao.registry import STRATEGIES
@@ -309,9 +309,7 @@ class NAOStrategy(Strategy):
             nbrs = neighbour_candidates(self.space, [arch], taken)
             if self.feasible is not None:
                 nbrs = [a for a in nbrs if self.feasible(a)]
-            mean, std = predict_mean_std(self._models, nbrs)
-            scores = mean + self.explore * std
-            out += [Candidate(nbrs[i], 0.0, float(scores[i])) for i in np.argsort(-scores, kind="stable")[: n - len(out)]]
+            out += rank_candidates(self._models, [(a, 0.0) for a in nbrs], self.explore)[: n - len(out)]
         return out
 
     def _random_unseen(self, n: int, taken: set[Hashable]) -> list[Architecture]:
