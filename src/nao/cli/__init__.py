@@ -53,16 +53,39 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: Flags of ``nao`` itself, allowed before the subcommand (``nao -q search ...``).
+_GLOBAL_FLAGS = ("-q", "--quiet", "-v", "--verbose")
+
+
+def expand_short_forms(argv: Sequence[str]) -> list[str]:
+    """``argv`` with the short forms spelled out, wherever the global flags stand.
+
+    ``nao`` alone (or with only ``-q``/``-v``) is ``nao search``; ``nao search --benchmark F`` names its
+    task (:func:`nao.cli.search.normalise_argv`), also as ``nao -q search --benchmark F``.
+
+    >>> expand_short_forms(["-q", "search", "--benchmark", "b.csv.gz"])
+    ['-q', 'search', 'tabular', '--benchmark', 'b.csv.gz']
+    >>> expand_short_forms(["-v"])
+    ['-v', 'search']
+    """
+    argv = list(argv)
+    i = 0
+    while i < len(argv) and argv[i] in _GLOBAL_FLAGS:
+        i += 1
+    head, rest = argv[:i], argv[i:]
+    if not rest:
+        rest = ["search"]  # `nao` alone runs the embedded default search
+    from nao.cli.search import normalise_argv
+
+    return head + normalise_argv(rest)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``nao`` console script; returns the exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv:
-        argv = ["search"]  # `nao` alone runs the embedded default search
     parser = build_parser()
     try:
-        from nao.cli.search import normalise_argv  # the short forms of `nao search` name their task
-
-        argv = normalise_argv(argv)
+        argv = expand_short_forms(argv)
     except NaoError as e:
         print(f"nao search: error: {e}", file=sys.stderr)
         return 2

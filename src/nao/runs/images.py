@@ -24,7 +24,7 @@ import torch
 from nao.data.augment import AugmentConfig
 from nao.data.cifar import ImageSet
 from nao.data.digits import ImageSplits, load_digits_splits
-from nao.errors import DataError
+from nao.errors import ConfigError, DataError
 from nao.evaluators.supernet import OutOfMemoryError
 from nao.nn.network import CellNetwork, CellSpec, NetworkConfig
 from nao.nn.supernet import check_image_size
@@ -34,7 +34,7 @@ from nao.spaces.cells import ConvCellSpace
 from nao.train.checkpoint import CHECKPOINT_NAME, load_checkpoint
 from nao.train.classifier import TrainConfig, train_classifier
 
-DATASETS = ("digits", "cifar10", "folder")
+DATASETS = ("digits", "cifar10", "cifar100", "folder")
 NO_AUGMENT = AugmentConfig(crop_padding=0, flip=False, cutout=0)
 CIFAR_AUGMENT = AugmentConfig(crop_padding=4, flip=True, cutout=0)
 
@@ -44,7 +44,7 @@ class ImageSearchFields:
     """The settings every image search kind shares: its data split and its end (rerank, final training).
 
     Attributes:
-        dataset: ``digits`` (embedded), ``cifar10`` (binary files under ``data_dir``) or ``folder``
+        dataset: ``digits`` (embedded), ``cifar10``/``cifar100`` (binary files under ``data_dir``) or ``folder``
             (``data_dir`` holds one sub-folder of images per class).
         data_dir: where the data lives (default: :func:`nao.data.paths.data_root`).
         train_images, test_images: use only this many training / test images (0: all).
@@ -76,7 +76,12 @@ class ImageSearchFields:
 
 
 def load_splits(cfg: Any) -> ImageSplits:
-    """The dataset of ``cfg`` split into train / validation / test (:class:`DataError` if impossible)."""
+    """The dataset of ``cfg`` split into train / validation / test (:class:`DataError` if impossible).
+
+    The one place a dataset name is checked: anything but :data:`DATASETS` is a :class:`ConfigError`.
+    """
+    if cfg.dataset not in DATASETS:
+        raise ConfigError(f"--dataset {cfg.dataset!r}: choose one of {', '.join(DATASETS)}")
     gen = torch.Generator().manual_seed(cfg.seed)
     if cfg.dataset == "digits":
         splits = load_digits_splits(cfg.seed, cfg.digits_fractions)
@@ -89,18 +94,19 @@ def load_splits(cfg: Any) -> ImageSplits:
         # Resized while read, so the size below is already the images' own.
         splits = load_image_folder(cfg.data_dir, image_size=cfg.image_size or 32, seed=cfg.seed)
         train, val, test = splits.train, splits.val, splits.test
-    else:
-        from nao.data.cifar import load_cifar, split_train_val
+    else:  # cifar10 / cifar100: the official binary files
+        from nao.data.cifar import get_format, load_cifar, split_train_val
         from nao.data.paths import data_root
 
-        data = load_cifar("cifar10", cfg.data_dir or data_root())
+        fmt = get_format(cfg.dataset)
+        data = load_cifar(cfg.dataset, cfg.data_dir or data_root())
         if not 0 < cfg.val_images < len(data.train):
             raise DataError(
-                f"CIFAR-10 has {len(data.train)} training images: too few for a validation split of {cfg.val_images}"
+                f"{fmt.title} has {len(data.train)} training images: too few for a validation split of {cfg.val_images}"
             )
         train, val = split_train_val(data.train, cfg.val_images, gen)
         test = data.test
-        splits = ImageSplits("cifar10", train, val, test, 10, CIFAR_AUGMENT, {"source": data.source})
+        splits = ImageSplits(fmt.name, train, val, test, fmt.num_classes, CIFAR_AUGMENT, {"source": data.source})
     train = _first(train, cfg.train_images, gen)
     test = _first(test, cfg.test_images, gen)
     if cfg.image_size and cfg.dataset != "folder":

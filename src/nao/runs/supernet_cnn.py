@@ -44,7 +44,7 @@ from nao.nn.supernet import SupernetConfig, check_image_size
 from nao.presets import register_preset
 from nao.results import Objective, Result
 from nao.rundir import RunDir
-from nao.runs.images import CIFAR_AUGMENT, DATASETS, NO_AUGMENT, ImageSearchFields, finish_images, load_splits
+from nao.runs.images import CIFAR_AUGMENT, NO_AUGMENT, ImageSearchFields, finish_images, load_splits
 from nao.runs.skeleton import RunContext, RunKind, Search
 from nao.spaces import get_space
 from nao.spaces.cells import ConvCellSpace
@@ -65,7 +65,7 @@ class WSConfig(ImageSearchFields):
 
     Attributes:
         preset: the preset it came from (for the record).
-        dataset: ``digits`` (embedded) or ``cifar10`` (binary files under ``data_dir``).
+        dataset: ``digits`` (embedded), ``cifar10``/``cifar100`` (binary files under ``data_dir``) or ``folder``.
         data_dir: where CIFAR-10 lives (default: :func:`nao.data.paths.data_root`).
         train_images: use only this many training images (0: all); smoke runs.
         val_images: CIFAR-10 validation images held out of the 50k training set (official
@@ -114,8 +114,6 @@ class WSConfig(ImageSearchFields):
 
     def check(self) -> None:
         """Raise :class:`ConfigError` naming the first invalid setting."""
-        if self.dataset not in DATASETS:
-            raise ConfigError(f"--dataset {self.dataset!r}: choose one of {', '.join(DATASETS)}")
         if self.budget < 1:
             raise ConfigError(f"--budget must be at least 1, got {self.budget}")
         if self.image_size < 0:
@@ -288,7 +286,7 @@ def _short_preset() -> WSConfig:
 
 
 #: The preset used when none is named, per dataset.
-DEFAULT_PRESET = {"digits": "digits", "cifar10": "short"}
+DEFAULT_PRESET = {"digits": "digits", "cifar10": "short", "cifar100": "short"}
 
 
 class SupernetCnnKind(RunKind):

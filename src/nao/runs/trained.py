@@ -58,7 +58,7 @@ class TrainedCnnConfig(ImageSearchFields):
     """An image-cell search that trains every candidate.
 
     Attributes mirror :class:`~nao.runs.supernet_cnn.WSConfig` for the data (``dataset`` digits,
-    cifar10 or folder; ``train_images``/``val_images``/``test_images``/``image_size``) and the end of
+    cifar10, cifar100 or folder; ``train_images``/``val_images``/``test_images``/``image_size``) and the end of
     the search (``top_k``, ``rerank_*``, ``final_*``); ``network`` and ``train`` are each candidate's
     child network and training, ``strategy_options`` the strategy's round sizes, ``executor`` where
     candidates train. ``constraint`` (e.g. ``params_m<=0.05``, or ``flops_m``) admits only candidates whose
