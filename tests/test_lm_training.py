@@ -45,6 +45,7 @@ def test_scores_every_recurrent_space(corpus, name):
     assert r.ok and set(r.metrics) == {"val_ppl", "val_loss", "params_m"}
     assert math.isclose(r.metrics["val_ppl"], math.exp(r.metrics["val_loss"])) and r.metrics["val_ppl"] < 30
     assert r.info["epochs"] >= 1 and "test_ppl" not in r.metrics
+    assert r.fidelity == r.info["epochs"] and r.cost == pytest.approx(r.fidelity * corpus.train.numel())  # token-epochs
 
 
 def test_resume_after_interruption_matches_an_uninterrupted_run(corpus, tmp_path, monkeypatch):

@@ -55,6 +55,7 @@ def test_registered_and_reports_metrics(space, arch):
     assert "training" in evaluator_names()
     (r,) = _evaluator(space, report_test=True).evaluate([arch])
     assert r.ok and r.info["epochs"] == 2 and r.cost_s > 0
+    assert r.fidelity == 2 and r.cost == 2 * 96  # image-epochs: 2 epochs over the 96 training images
     assert set(r.metrics) == {"val_acc", "val_loss", "train_acc", "params_m", "test_acc", "test_loss"}
     assert 0 <= r.metrics["val_acc"] <= 1 and r.metrics["params_m"] > 0
 

@@ -1,7 +1,8 @@
 """Append-only JSONL journal of evaluations, each record written through to the OS at once.
 
 One JSON object per line: ``arch`` (the space's string form), ``tokens``, ``status``,
-``metrics``, ``cost_s``, ``error``, ``info``. A torn last line (the process died while
+``metrics``, ``cost_s``, ``error``, ``info``, ``fidelity`` (epochs trained) and ``cost`` (compute in
+the evaluator's unit; journals written before these two existed read back as ``None`` and 0). A torn last line (the process died while
 writing) is dropped with a warning when the journal is read back (``repair=True`` also cuts
 it from the file so that a resumed run appends cleanly).
 
@@ -46,6 +47,8 @@ def result_to_record(result: Result, space: SearchSpace) -> dict[str, Any]:
         "cost_s": result.cost_s,
         "error": result.error,
         "info": result.info,
+        "fidelity": result.fidelity,
+        "cost": result.cost,
     }
 
 
@@ -59,6 +62,8 @@ def record_to_result(record: dict[str, Any], space: SearchSpace) -> Result:
         cost_s=float(record.get("cost_s", 0.0)),
         error=record.get("error"),
         info=dict(record.get("info", {})),
+        fidelity=None if record.get("fidelity") is None else float(record["fidelity"]),
+        cost=float(record.get("cost", 0.0)),
     )
 
 

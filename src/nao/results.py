@@ -36,6 +36,11 @@ class Result:
         cost_s: seconds the evaluation cost (benchmark's own cost for tabular lookups).
         error: failure reason, ``None`` when ok.
         info: free-form extras (e.g. the worker, attempts).
+        fidelity: epochs the candidate has been trained for once this evaluation is done (its
+            total, not this evaluation's share); ``None`` where it means nothing (a supernet score).
+        cost: compute this evaluation spent, in its evaluator's ``cost_unit`` (``gpu_s`` for a
+            table, ``image_epochs`` for a trained image network, ...); budgets in compute
+            (``max_cost``) and curves against compute add these up.
     """
 
     arch: Architecture
@@ -44,14 +49,16 @@ class Result:
     cost_s: float = 0.0
     error: str | None = None
     info: dict[str, Any] = field(default_factory=dict)
+    fidelity: float | None = None
+    cost: float = 0.0
 
     @property
     def ok(self) -> bool:
         return self.status == "ok"
 
     @classmethod
-    def failed(cls, arch: Architecture, error: str, cost_s: float = 0.0) -> Result:
-        return cls(arch, "failed", {}, cost_s, error)
+    def failed(cls, arch: Architecture, error: str, cost_s: float = 0.0, cost: float = 0.0) -> Result:
+        return cls(arch, "failed", {}, cost_s, error, cost=cost)
 
 
 def is_test_metric(name: str) -> bool:

@@ -5,6 +5,12 @@ failed ones included. A proposal already evaluated is answered from the history 
 cost; one already in flight waits for that evaluation. Strategies only ever see
 validation-side metrics (:func:`nao.results.search_view`).
 
+A search may also be bounded by compute: ``run(budget, max_cost=C)`` starts no evaluation once
+the results recorded so far cost ``C`` or more (``Result.cost``, in the evaluator's
+``cost_unit``). Evaluations already running finish and are recorded, so a run overshoots ``C`` by
+at most the cost of the evaluations in flight when the bound is reached (one evaluation with the
+sequential executor). Replayed journal results count at their recorded cost.
+
 Resuming replays a journal: the strategy is rebuilt from its seed and the loop runs again,
 with recorded architectures answered from the journal instead of the evaluator, so a
 sequential run that is interrupted and resumed ends exactly as an uninterrupted one.
@@ -28,6 +34,7 @@ sequential run that is interrupted and resumed ends exactly as an uninterrupted 
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable, Hashable, Sequence
 
 from nao.errors import ConfigError
@@ -89,6 +96,11 @@ class Study:
         """Unique architectures evaluated so far (the budget's unit)."""
         return len(self.history)
 
+    @property
+    def spent_cost(self) -> float:
+        """Compute of the evaluations recorded so far (``Result.cost``, the evaluator's unit)."""
+        return math.fsum(r.cost for r in self.history)
+
     def best(self) -> Result | None:
         """The ok result with the best objective, earliest first on ties."""
         return best(self.history, self.objective)
@@ -138,17 +150,21 @@ class Study:
             self.strategy.tell(told)
 
     # -- the loop --------------------------------------------------------------------------
-    def run(self, budget: int) -> Result | None:
-        """Evaluate until ``budget`` unique architectures are done; return the best result."""
+    def run(self, budget: int, max_cost: float | None = None) -> Result | None:
+        """Evaluate until ``budget`` unique architectures are done, or (with ``max_cost``) until the
+        recorded evaluations cost ``max_cost`` or more; return the best result."""
         size = self.space.size()
         if budget < 1:
             raise ConfigError(f"--budget must be at least 1, got {budget}")
         if size is not None and budget > size:
             raise ConfigError(f"--budget {budget} exceeds the {size} architectures in space {self.space.name!r}")
+        check_max_cost(max_cost)
         idle = 0
         while self.n_evaluated < budget:
             room = budget - self.n_evaluated - self.executor.pending
             slots = min(room, self.executor.slots(self.evaluator) - self.executor.pending)
+            if self.cost_reached(max_cost):
+                slots = 0  # compute spent: start nothing more, let what runs finish
             if slots > 0 and idle < _MAX_IDLE_ASKS:
                 new, cached = self.ask(slots)
                 if cached:
@@ -160,12 +176,16 @@ class Study:
                 if self.executor.pending == 0:
                     continue
             if self.executor.pending == 0:
-                if self.n_evaluated < budget:
+                if self.n_evaluated < budget and slots > 0:
                     log.warning("strategy proposed nothing new %d times in a row; stopping early", idle)
                 break
             self.tell(self.executor.poll())
             idle = 0
         return self.best()
+
+    def cost_reached(self, max_cost: float | None) -> bool:
+        """Whether ``max_cost`` (``None``: no bound) is spent."""
+        return max_cost is not None and self.spent_cost >= max_cost
 
     def _dispatch(self, archs: list[Architecture]) -> None:
         """Answer replayed architectures from the journal; submit the rest to the executor."""
@@ -175,3 +195,19 @@ class Study:
             self.tell(replayed)
         if fresh:
             self.executor.submit(self.evaluator, fresh)
+
+
+def check_max_cost(max_cost: float | None) -> None:
+    """Raise :class:`~nao.errors.ConfigError` unless ``max_cost`` is ``None`` or a positive finite number.
+
+    >>> check_max_cost(3.5)
+    >>> check_max_cost(0)
+    Traceback (most recent call last):
+    ...
+    nao.errors.ConfigError: --max-cost must be a positive number (compute in the kind's cost unit), got 0
+    """
+    if max_cost is None:
+        return
+    ok = isinstance(max_cost, (int, float)) and not isinstance(max_cost, bool) and math.isfinite(max_cost)
+    if not ok or max_cost <= 0:
+        raise ConfigError(f"--max-cost must be a positive number (compute in the kind's cost unit), got {max_cost!r}")

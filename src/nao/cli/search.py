@@ -46,6 +46,9 @@ def _common(p: argparse.ArgumentParser, strategies_help: str) -> None:
     g.add_argument("--space", default=None, help="search space (default: the preset's)")
     g.add_argument("--strategy", default=None, help=strategies_help)
     g.add_argument("--budget", type=int, default=None, help="unique architectures to evaluate (default: the preset's)")
+    g.add_argument("--max-cost", type=float, default=None, metavar="X",
+                   help="also stop once the evaluations cost X compute, in the kind's unit (result.json's cost_unit: "
+                        "gpu_s for a table, image_epochs / token_epochs for trained candidates, s for a supernet)")
     g.add_argument("--seed", type=int, default=None, help="random seed (default: 0)")
     g.add_argument("--out", default=None, help="run directory (default: runs/search-<time>)")
     g.add_argument("--resume", metavar="DIR", default=None,
@@ -190,12 +193,14 @@ _FLAG_KEYS: dict[str, dict[str, str]] = {
                     "data_dir": "data_dir", "device": "device", "threads": "threads"},
 }
 _EXECUTOR_KINDS = ("tabular", "trained-cnn", "trained-rnn")
+#: Flags every kind takes -> config key.
+_RUN_KEYS = {"max_cost": "max_cost"}
 
 
 def overrides_from_args(kind: str, args: argparse.Namespace) -> dict[str, Any]:
     """Dotted config overrides of the flags given; a flag that does not apply to ``kind`` raises."""
-    table = _FLAG_KEYS[kind]
-    known = {*(k for t in _FLAG_KEYS.values() for k in t), *_SUPERNET_ONLY, *_EXECUTOR_KEYS}
+    table = {**_FLAG_KEYS[kind], **_RUN_KEYS}
+    known = {*(k for t in _FLAG_KEYS.values() for k in t), *_SUPERNET_ONLY, *_EXECUTOR_KEYS, *_RUN_KEYS}
     given = {k: v for k, v in vars(args).items() if v is not None and k in known}
     out: dict[str, Any] = {}
     for key, value in given.items():
@@ -299,7 +304,7 @@ def _resume_kind(args: argparse.Namespace):
                                                 **fresh}})
     resolved = make_kind(cfg)
     refuse_changes(where, {k: v for k, v in saved.items() if k != "kind"}, resolved.config.to_dict(),
-                   may_change=(*cls.resumable_changes, "device", "data_dir"))
+                   may_change=(*cls.resumable_changes, "device", "data_dir", "max_cost"))
     return resolved, Path(where)
 
 

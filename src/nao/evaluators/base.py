@@ -23,6 +23,11 @@ class Evaluator(ABC):
     """
 
     space: SearchSpace
+    #: Unit of :attr:`~nao.results.Result.cost`, named once per run (``result.json``'s ``cost_unit``):
+    #: ``gpu_s`` (a table's training seconds), ``image_epochs``, ``token_epochs``, or ``s`` (seconds,
+    #: where nothing more telling is known). An evaluator that leaves ``cost`` at 0 is never
+    #: stopped by a compute budget.
+    cost_unit: str = "s"
 
     @abstractmethod
     def evaluate(self, archs: Sequence[Architecture]) -> list[Result]:

@@ -75,9 +75,14 @@ class LMTrainingEvaluator(Evaluator):
         seed: seeds the initialisation, dropout masks and sequence lengths (the same for every
             candidate); ``None``: ``config.seed``.
         checkpoint_root: if given, each candidate trains and checkpoints in its own directory below.
+
+    Each result's ``fidelity`` is the epochs trained (fractional: training may stop mid-pass) and its
+    ``cost`` those epochs times the training tokens (unit ``token_epochs``, about the tokens processed);
+    a run that diverges mid-training records only its seconds (``cost_s``).
     """
 
     batch_size = 1  # candidates are trained one at a time
+    cost_unit = "token_epochs"
 
     def __init__(
         self,
@@ -130,7 +135,8 @@ class LMTrainingEvaluator(Evaluator):
             model = build_model(self.config.model, len(self.corpus.vocab), self.space.decode(arch), seed=self.config.seed)
             run = train_lm(model, self.corpus, self.config, out_dir=out, device=device, resume=True, quiet=True,
                            meta=meta, test=False)
-            result = _result(arch, run, count_parameters(model) / 1e6, time.perf_counter() - t0)
+            result = _result(arch, run, count_parameters(model) / 1e6, time.perf_counter() - t0,
+                             int(self.corpus.train.numel()))
         except FloatingPointError as e:  # LMTrainer.step's divergence signal
             result = Result(arch, "failed", {}, time.perf_counter() - t0, f"diverged: {e}")
         except Exception as e:  # an OOM must not end the search; anything else is a bug
@@ -146,12 +152,14 @@ class LMTrainingEvaluator(Evaluator):
         return result
 
 
-def _result(arch: Architecture, run: Any, params_m: float, cost_s: float) -> Result:
+def _result(arch: Architecture, run: Any, params_m: float, cost_s: float, train_tokens: int) -> Result:
     info = {"epochs": run.epochs_done, "steps": run.steps, "tokens_per_s": run.tokens_per_s, "averaged": run.averaged}
+    spent = {"fidelity": float(run.epochs_done), "cost": float(run.epochs_done * train_tokens)}
     if not (math.isfinite(run.val_loss) and math.isfinite(run.val_ppl)):
-        return Result(arch, "failed", {}, cost_s, f"validation loss is {run.val_loss:.4g} nats (diverged)", info)
+        return Result(arch, "failed", {}, cost_s, f"validation loss is {run.val_loss:.4g} nats (diverged)", info,
+                      **spent)
     return Result(arch, "ok", {"val_ppl": run.val_ppl, "val_loss": run.val_loss, "params_m": params_m}, cost_s, None,
-                  info)
+                  info, **spent)
 
 
 def _resolve_device(name: str) -> torch.device:

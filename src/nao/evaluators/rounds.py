@@ -179,11 +179,13 @@ class PoolRounds(RoundCheckpoints, Generic[M]):
         info = self._result_info()
         out = []
         for m in new:
+            # Compute in seconds (the evaluators' cost_unit "s"): a member's share of the round's supernet
+            # training plus its own scoring. No fidelity: a supernet score is not a count of epochs.
             cost = train_s / max(1, len(new)) + seconds.get(id(m), 0.0)
             if m.key in failed:
-                out.append(Result(m.arch, "failed", {}, cost, failed[m.key], dict(info)))
+                out.append(Result(m.arch, "failed", {}, cost, failed[m.key], dict(info), cost=cost))
             else:
-                out.append(Result(m.arch, "ok", self._metrics(m), cost, None, dict(info)))
+                out.append(Result(m.arch, "ok", self._metrics(m), cost, None, dict(info), cost=cost))
         self.pool = [m for m in self.pool if m.key not in failed]
         summary = self._round_summary(len(new), len(failed), trained, time.perf_counter() - t0)
         if self.on_round is not None:

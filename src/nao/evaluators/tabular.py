@@ -3,7 +3,9 @@
 A benchmark file is a gzip CSV with an ``arch_str`` column the space can parse, a
 ``val_acc`` column in percent, and optionally ``test_acc``, ``val_acc_12ep``,
 ``test_acc_12ep``, ``train_time_s`` and ``params_m``. Accuracies are converted to
-fractions when loaded; ``train_time_s`` becomes the result's cost.
+fractions when loaded. ``train_time_s`` (GPU seconds of the table's full, 200-epoch training)
+becomes the result's ``cost_s``; its ``cost`` (unit ``gpu_s``) is that time scaled to the epochs
+the lookup stands for: a 12-epoch query costs ``train_time_s * 12 / 200`` (:func:`column_epochs`).
 
 >>> import os
 >>> from nao.spaces import get_space
@@ -21,6 +23,7 @@ import gzip
 import io
 import math
 import os
+import re
 import zlib
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
@@ -34,6 +37,8 @@ from nao.registry import EVALUATORS
 from nao.results import Result
 from nao.spaces.base import Architecture, SearchSpace
 
+#: Epochs behind a table's plain ``val_acc``/``test_acc`` and its ``train_time_s`` (NAS-Bench-201's schedule).
+TABLE_EPOCHS = 200
 REQUIRED_COLUMNS = ("arch_str", "val_acc")
 PERCENT_COLUMNS = ("val_acc", "test_acc", "val_acc_12ep", "test_acc_12ep")
 OTHER_COLUMNS = ("train_time_s", "params_m")
@@ -142,6 +147,16 @@ def _number(text: str, column: str, path: Path, line_no: int) -> float:
     return value
 
 
+def column_epochs(metric: str, table_epochs: float = TABLE_EPOCHS) -> float:
+    """Epochs a table column stands for: its ``_<N>ep`` suffix, else the table's own schedule.
+
+    >>> column_epochs("val_acc_12ep"), column_epochs("val_acc")
+    (12.0, 200.0)
+    """
+    m = re.search(r"_(\d+)ep$", metric)
+    return float(m.group(1)) if m else float(table_epochs)
+
+
 @EVALUATORS.register("tabular")
 class TabularEvaluator(Evaluator):
     """Answers queries from a :class:`TabularBenchmark` (metrics as fractions).
@@ -149,13 +164,20 @@ class TabularEvaluator(Evaluator):
     Args:
         space: the search space.
         benchmark: a loaded table, or a path to load.
+        epochs: the fidelity a lookup stands for (recorded as each result's ``fidelity``; 12 when
+            the search optimises ``val_acc_12ep``): ``cost`` is ``train_time_s * epochs / table_epochs``.
+        table_epochs: the epochs ``train_time_s`` was measured for.
     """
 
     batch_size = 1  # lookups are free; strategies see every result before their next ask
+    cost_unit = "gpu_s"
 
-    def __init__(self, space: SearchSpace, benchmark: TabularBenchmark | str | os.PathLike) -> None:
+    def __init__(self, space: SearchSpace, benchmark: TabularBenchmark | str | os.PathLike,
+                 epochs: float = TABLE_EPOCHS, table_epochs: float = TABLE_EPOCHS) -> None:
         self.space = space
         self.table = benchmark if isinstance(benchmark, TabularBenchmark) else TabularBenchmark.load(benchmark, space)
+        self.epochs = float(epochs)
+        self.table_epochs = float(table_epochs)
 
     def evaluate(self, archs: Sequence[Architecture]) -> list[Result]:
         out = []
@@ -164,6 +186,7 @@ class TabularEvaluator(Evaluator):
             metrics = {c: float(v[row]) for c, v in self.table.metrics.items() if c not in OTHER_COLUMNS}
             if "params_m" in self.table.metrics:
                 metrics["params_m"] = float(self.table.metrics["params_m"][row])
-            cost = float(self.table.metrics["train_time_s"][row]) if "train_time_s" in self.table.metrics else 0.0
-            out.append(Result(arch, "ok", metrics, cost))
+            cost_s = float(self.table.metrics["train_time_s"][row]) if "train_time_s" in self.table.metrics else 0.0
+            out.append(Result(arch, "ok", metrics, cost_s, fidelity=self.epochs,
+                              cost=cost_s * self.epochs / self.table_epochs))
         return out

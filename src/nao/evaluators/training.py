@@ -117,13 +117,13 @@ def read_cached(out: Path, arch: Architecture, meta: Mapping[str, Any]) -> Resul
     check_meta(path, rec.get("meta"), meta)
     info = {**rec.get("info", {}), "cached": True}
     return Result(arch, rec["status"], dict(rec.get("metrics", {})), float(rec.get("cost_s", 0.0)),
-                  rec.get("error"), info)
+                  rec.get("error"), info, fidelity=rec.get("fidelity"), cost=float(rec.get("cost", 0.0)))
 
 
 def write_cached(out: Path, result: Result, meta: Mapping[str, Any]) -> None:
     """Atomically record a finished candidate's outcome in ``out/result.json``."""
     rec = {"status": result.status, "metrics": result.metrics, "cost_s": result.cost_s, "error": result.error,
-           "info": result.info, "meta": dict(meta)}
+           "info": result.info, "fidelity": result.fidelity, "cost": result.cost, "meta": dict(meta)}
     out.mkdir(parents=True, exist_ok=True)  # a run can fail before its first checkpoint
     tmp = out / (RESULT_NAME + ".tmp")
     tmp.write_text(json.dumps(rec, indent=2, default=str) + "\n")
@@ -144,6 +144,9 @@ def _check_labels(name: str, data: ImageSet, num_classes: int) -> None:
 class TrainingEvaluator(Evaluator):
     """Short from-scratch training of each candidate on already-split image data.
 
+    Each result's ``fidelity`` is the epochs trained and its ``cost`` those epochs times the
+    training images (unit ``image_epochs``); ``cost_s`` keeps the seconds.
+
     Args:
         space: a conv cell space (``nao``, ``nao-ws``, ``darts``).
         train, val, test: uint8 :class:`ImageSet` splits (CPU); ``test`` only for ``report_test``.
@@ -161,6 +164,7 @@ class TrainingEvaluator(Evaluator):
     """
 
     batch_size = 1  # candidates are trained one at a time
+    cost_unit = "image_epochs"
 
     def __init__(
         self,
@@ -305,16 +309,20 @@ class TrainingEvaluator(Evaluator):
 
     def _result(self, arch: Architecture, run: Any, params_m: float, cost_s: float) -> Result:
         info = {"epochs": run.epochs_done}
+        # Compute in image-epochs: every epoch trained (a candidate resumed from its checkpoint after a
+        # kill included, as the killed process's share is in no journal record) times the training images.
+        spent = {"fidelity": float(run.epochs_done), "cost": float(run.epochs_done * len(self.train))}
         if not run.ok:
-            return Result(arch, "failed", {}, cost_s, run.error or "training failed", info)
+            return Result(arch, "failed", {}, cost_s, run.error or "training failed", info, **spent)
         m = run.metrics
         if not all(math.isfinite(m.get(k, math.nan)) for k in ("val_loss", "val_acc")):
-            return Result(arch, "failed", {}, cost_s, f"validation loss is {m.get('val_loss')} (diverged)", info)
+            return Result(arch, "failed", {}, cost_s, f"validation loss is {m.get('val_loss')} (diverged)", info,
+                          **spent)
         metrics = {"val_acc": m["val_acc"], "val_loss": m["val_loss"], "train_acc": m["train_acc"],
                    "params_m": params_m}
         if self.test is not None:
             metrics["test_loss"], metrics["test_acc"] = m["test_loss"], m["test_acc"]
-        return Result(arch, "ok", metrics, cost_s, None, info)
+        return Result(arch, "ok", metrics, cost_s, None, info, **spent)
 
 
 def _cifar_parts(

@@ -44,7 +44,7 @@ from nao.results import Objective, Result
 from nao.rundir import RunDir, RunLog
 from nao.spaces.base import SearchSpace
 from nao.strategies.base import Strategy
-from nao.study import Study
+from nao.study import Study, check_max_cost
 
 log = logging.getLogger("nao.run")
 
@@ -171,6 +171,7 @@ def execute(kind: RunKind, out: str | Path, resume: bool = False, say: Say | Non
             say(f"{out} is a finished run: winner {done.get('winner')}")
             return done
     try:
+        check_max_cost(getattr(kind.config, "max_cost", None))  # before anything is loaded or written
         kind.prepare()
         with kind.threads():
             rundir = _open_rundir(kind, Path(out), resume)
@@ -218,8 +219,9 @@ def _run(kind: RunKind, ctx: RunContext, search: Search, tensorboard: bool,
                       callbacks=[*search.callbacks, runlog, *console, *progress])
         if previous and not exact:
             study.tell(previous)  # recorded without journaling again, then told to the strategy
+        max_cost = getattr(kind.config, "max_cost", None)
         try:
-            study.run(search.budget)
+            study.run(search.budget, max_cost=max_cost)
         finally:
             rundir.write_best(study.best(), search.space, study.n_evaluated, search.objective)
             rundir.write_predictions(search.strategy, search.space)
@@ -239,11 +241,24 @@ def _run(kind: RunKind, ctx: RunContext, search: Search, tensorboard: bool,
             "best": {"arch": search.space.format(best.arch), "metrics": best.metrics} if best else None,
             "winner": search.space.format(best.arch) if best else None,
             "search_s": search_s,
+            # Compute, in the unit named once here (Result.cost of every journal record is in it).
+            "cost": study.spent_cost,
+            "cost_unit": search.evaluator.cost_unit,
+            "max_cost": max_cost,
+            "stopped_by": _stopped_by(study, search.budget, max_cost),
             **extra,
             "total_s": time.perf_counter() - t0,
         }
         rundir.write_json("result.json", result)
     return result
+
+
+def _stopped_by(study: Study, budget: int, max_cost: float | None) -> str:
+    """Why the search ended: ``budget`` (count reached), ``max_cost`` (compute spent) or ``strategy``
+    (it proposed nothing new)."""
+    if study.n_evaluated >= budget:
+        return "budget"
+    return "max_cost" if study.cost_reached(max_cost) else "strategy"
 
 
 def _settings_line(config: dict[str, Any]) -> str:

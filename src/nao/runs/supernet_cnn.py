@@ -106,6 +106,7 @@ class WSConfig(ImageSearchFields):
     strategy: str = "nao"
     nao_options: dict[str, Any] = field(default_factory=dict)
     budget: int = 1500
+    max_cost: float | None = None  # a bound on compute, in the evaluator's cost_unit (None: count only)
     seed: int = 0
     device: str = "cpu"
     threads: int = 0

@@ -62,6 +62,7 @@ class PtbSearchConfig:
     strategy: str = "nao"
     strategy_options: dict[str, Any] = field(default_factory=dict)
     budget: int = 0
+    max_cost: float | None = None  # a bound on compute, in the evaluator's cost_unit (None: count only)
     seed: int = 0
     device: str = "cpu"
     threads: int = 0

@@ -22,7 +22,7 @@ import numpy as np
 from nao.constraints import ConstrainedStrategy, constraint_summary, table_feasibility
 from nao.errors import ConfigError
 from nao.evaluators.base import Evaluator
-from nao.evaluators.tabular import TabularEvaluator
+from nao.evaluators.tabular import TabularEvaluator, column_epochs
 from nao.presets import register_preset
 from nao.results import Objective
 from nao.runs.common import ExecutorConfig
@@ -46,6 +46,8 @@ class TabularConfig:
         constraint: only architectures satisfying e.g. ``params_m<=0.5`` (a column known before training)
             are proposed; infeasible proposals cost no budget (:mod:`nao.constraints`).
         budget: unique architectures evaluated (a run setting: a resume may raise it).
+        max_cost: also stop once the evaluations cost this much compute (``gpu_s``: the table's
+            ``train_time_s`` scaled to the objective's epochs); ``None``: the budget alone bounds the run.
         seed: seeds the strategy.
         executor: where evaluations run.
     """
@@ -58,6 +60,7 @@ class TabularConfig:
     objective: str = "val_acc"
     constraint: str | None = None
     budget: int = 100
+    max_cost: float | None = None  # a bound on compute, in the evaluator's cost_unit (None: count only)
     seed: int = 0
     executor: ExecutorConfig = field(default_factory=ExecutorConfig)
 
@@ -85,7 +88,9 @@ class TabularKind(RunKind):
         cfg.benchmark = str(Path(cfg.benchmark).resolve())  # resumable from any directory
         self.space = get_space(cfg.space)
         check_strategy_options(cfg.strategy, cfg.strategy_options)
-        self.evaluator: Evaluator = TabularEvaluator(self.space, Path(cfg.benchmark))  # validates the file
+        # The objective's column names the fidelity a query costs (val_acc_12ep: 12 of the table's 200 epochs).
+        self.evaluator: Evaluator = TabularEvaluator(self.space, Path(cfg.benchmark),  # validates the file
+                                                     epochs=column_epochs(Objective.of(cfg.objective).metric))
         _check_budget(cfg.budget, self.space, self.evaluator)
         self.objective = Objective.of(cfg.objective)
         self.feasibility = table_feasibility(cfg.constraint, self.evaluator.table) if cfg.constraint else None

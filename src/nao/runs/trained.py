@@ -72,6 +72,7 @@ class TrainedCnnConfig(ImageSearchFields):
     strategy: str = "nao"
     strategy_options: dict[str, Any] = field(default_factory=dict)
     budget: int = 6
+    max_cost: float | None = None  # a bound on compute, in the evaluator's cost_unit (None: count only)
     seed: int = 0
     device: str = "cpu"
     threads: int = 1
@@ -220,6 +221,7 @@ class TrainedRnnConfig:
     strategy: str = "nao"
     strategy_options: dict[str, Any] = field(default_factory=dict)
     budget: int = 6
+    max_cost: float | None = None  # a bound on compute, in the evaluator's cost_unit (None: count only)
     seed: int = 0
     device: str = "cpu"
     threads: int = 1
