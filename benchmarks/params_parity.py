@@ -16,8 +16,8 @@ import time
 
 import torch
 
-from nao.nn.network import CellNetwork, NetworkConfig, count_flops, count_parameters
-from nao.spaces.known import get_known, known_cells
+from nao.nn.network import CellNetwork, NetworkConfig, count_flops, count_parameters, known_cells
+from nao.spaces.known import get_known
 
 # (name, channels F, layers N, extra_input_conv, note)
 ROWS = [

@@ -51,8 +51,7 @@ def accuracy(args: argparse.Namespace) -> None:
 
 
 def speed(args: argparse.Namespace) -> None:
-    from nao.nn.network import CellNetwork, NetworkConfig
-    from nao.spaces.known import known_cells
+    from nao.nn.network import CellNetwork, NetworkConfig, known_cells
 
     normal, reduce = known_cells(args.arch)
     cfg = NetworkConfig(channels=args.channels, layers=args.layers, auxiliary=True, drop_path=0.2, dropout=0.4)

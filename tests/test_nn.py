@@ -13,9 +13,11 @@ from nao.nn.network import (
     count_flops,
     count_parameters,
     drop_path,
+    known_cells,
 )
 from nao.nn.ops import OPS, FactorizedReduce, Pool, make_op
-from nao.spaces.known import get_known, known_cells, known_names, resolve_arch
+from nao.spaces.known import get_known, known_names
+from nao.spaces.resolve import resolve_arch
 
 
 @pytest.mark.parametrize("name", sorted(OPS))

@@ -12,8 +12,7 @@ from torch import nn
 from nao.data.augment import AugmentConfig
 from nao.data.cifar import CifarData, ImageSet
 from nao.errors import ConfigError
-from nao.nn.network import CellNetwork, NetworkConfig
-from nao.spaces.known import known_cells
+from nao.nn.network import CellNetwork, NetworkConfig, known_cells
 from nao.train.checkpoint import load_checkpoint
 from nao.train.classifier import TrainConfig, make_runtime, train_classifier
 from nao.train.presets import get_preset

@@ -258,6 +258,14 @@ class CellNetwork(CellStack):
         return self.classify(out), aux
 
 
+def known_cells(name: str) -> tuple[CellSpec, CellSpec]:
+    """(normal, reduce) cell specs of a known architecture (:mod:`nao.spaces.known`), without needing its space."""
+    from nao.spaces.known import get_known
+
+    k = get_known(name)
+    return CellSpec.from_pairs(k.normal, k.normal_concat), CellSpec.from_pairs(k.reduce, k.reduce_concat)
+
+
 def cells_of(space: Any, arch: Any) -> tuple[CellSpec, CellSpec]:
     """(normal, reduce) specs of ``arch`` in a ``ConvCellSpace`` (``cells`` + ``concat``)."""
     normal, reduce = space.cells(arch)

@@ -1,4 +1,6 @@
-"""Published cell architectures, as facts with their sources, and ``--arch`` resolution.
+"""Published cell architectures, as facts with their sources (``--arch NAME`` resolves through them:
+:func:`nao.spaces.resolve.resolve_arch`). Pure data: no network code here (cell specs for a network:
+:func:`nao.nn.network.known_cells`).
 
 Each entry is a DARTS-style genotype (``[(op, input), ...]``, two pairs per node; inputs
 0/1 are the two previous cells) in the op names of its space, with where it was read.
@@ -6,11 +8,11 @@ NAO's integer encodings were converted with the op order of the code they come f
 (noted per entry); the concat lists of NAO cells are the nodes no other node uses, as in
 NAO's code.
 
->>> from nao.spaces.known import known_names, known_cells
+>>> from nao.spaces.known import get_known, known_names
 >>> "naonet-a" in known_names()
 True
->>> normal, reduce = known_cells("darts-v2")
->>> len(normal.nodes), normal.concat
+>>> k = get_known("darts-v2")
+>>> len(k.normal) // 2, tuple(k.normal_concat)
 (4, (2, 3, 4, 5))
 """
 
@@ -19,8 +21,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from nao.errors import ConfigError
-from nao.nn.network import CellSpec
-from nao.spaces.base import Architecture, SearchSpace
 
 Pairs = tuple[tuple[str, int], ...]
 
@@ -216,17 +216,3 @@ def get_known(name: str) -> KnownArch:
         return KNOWN[name.strip().lower()]
     except KeyError:
         raise ConfigError(f"unknown architecture name {name!r}; known: {', '.join(known_names())}") from None
-
-
-def known_cells(name: str) -> tuple[CellSpec, CellSpec]:
-    """(normal, reduce) cell specs of a known architecture, without needing its space."""
-    k = get_known(name)
-    return CellSpec.from_pairs(k.normal, k.normal_concat), CellSpec.from_pairs(k.reduce, k.reduce_concat)
-
-
-def resolve_arch(text: str, space: str | None = None) -> tuple[SearchSpace, Architecture]:
-    """``--arch NAME|STRING`` among the conv cell spaces: :func:`nao.spaces.resolve.resolve_arch` with
-    ``family="cell"`` (kept here because callers import it from this module)."""
-    from nao.spaces.resolve import resolve_arch as resolve
-
-    return resolve(text, space, family="cell")
