@@ -76,7 +76,7 @@ def _executor_flags(p: argparse.ArgumentParser, note: str = "") -> None:
 
 
 def _tabular(p: argparse.ArgumentParser) -> None:
-    _common(p, "nao (default), bananas, local, rea, random")
+    _common(p, "nao (default), bananas, local, rea, random, optuna-tpe, optuna-gp")
     p.add_argument("--benchmark", default=None, help="benchmark table (.csv.gz); required for a new run")
     p.add_argument("--objective", default=None, help="validation column optimised (default val_acc; e.g. val_acc_12ep)")
     p.add_argument("--constraint", default=None,

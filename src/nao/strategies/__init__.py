@@ -1,4 +1,5 @@
-"""Search strategies (ask/tell): ``nao`` and the baselines ``random``, ``rea``, ``local``, ``bananas``.
+"""Search strategies (ask/tell): ``nao`` and the baselines ``random``, ``rea``, ``local``, ``bananas``, and
+Optuna's own samplers as peers (``optuna-tpe``, ``optuna-gp``; the ``optuna`` extra).
 
 >>> from nao.strategies import strategy_names
 >>> "random" in strategy_names()
@@ -18,7 +19,7 @@ from nao.spaces.base import SearchSpace
 from nao.strategies.base import Strategy
 
 _STRATEGY_MODULES = ("nao.strategies.random", "nao.strategies.rea", "nao.strategies.local", "nao.strategies.nao",
-                     "nao.strategies.bananas")
+                     "nao.strategies.bananas", "nao.strategies.optuna_samplers")
 
 
 def _load_all() -> None:
