@@ -7,6 +7,12 @@ it the summary gives that best validation accuracy itself (``val_*``: the search
 objective). With a constraint (``params_m<=0.5``) every strategy only proposes feasible
 architectures (:mod:`nao.constraints`), so both figures are over feasible ones.
 
+Compute is counted too (the table's ``train_time_s``, unit ``gpu_s``): each checkpoint gives the
+compute a run spent on its first N queries (``cost_*``), and ``_by_cost`` the same score at equal
+compute: the best-validation architecture among the queries a run made within the compute of N
+average queries of the table (N times its mean ``train_time_s``; a run whose budget ran out
+first is scored on all of its queries).
+
 >>> from nao.bench import checkpoints_for
 >>> checkpoints_for(150)
 [25, 50, 100, 150]
@@ -53,6 +59,18 @@ def best_test_at(history: Sequence[Result], n: int, report: str = "test_acc") ->
     return 100.0 * best.metrics.get(report, best.metrics["val_acc"])
 
 
+def queries_within(history: Sequence[Result], cost: float) -> int:
+    """How many of the first results fit in ``cost`` (cumulative ``Result.cost``), all if they all do.
+
+    >>> from nao.spaces import Architecture
+    >>> rs = [Result(Architecture("nb201", (0,) * 6), "ok", cost=c) for c in (2.0, 3.0, 4.0)]
+    >>> queries_within(rs, 5.0), queries_within(rs, 1.0), queries_within(rs, 99.0)
+    (2, 0, 3)
+    """
+    spent = np.cumsum([r.cost for r in history])
+    return int(np.searchsorted(spent, cost, side="right"))
+
+
 def best_val_at(history: Sequence[Result], n: int) -> float:
     """Percent best validation accuracy among the first ``n`` results (the search's objective)."""
     vals = [r.metrics["val_acc"] for r in history[:n] if r.ok and "val_acc" in r.metrics]
@@ -70,7 +88,7 @@ _WORKER: dict = {}
 
 
 def _init_worker(space_name: str, path: str, budget: int, checkpoints: list[int], threads: int,
-                 constraint: Constraint | None = None) -> None:
+                 constraint: Constraint | None = None, cost_levels: Sequence[float] = ()) -> None:
     import torch
 
     torch.set_num_threads(threads)  # seeds run in parallel processes; don't oversubscribe cores
@@ -81,11 +99,13 @@ def _init_worker(space_name: str, path: str, budget: int, checkpoints: list[int]
         budget=budget,
         checkpoints=checkpoints,
         constraint=constraint,
+        cost_levels=list(cost_levels),
     )
 
 
-def _run_job(job: _Job) -> tuple[_Job, list[float], list[float], float, float]:
-    """One run: (job, test per checkpoint, val per checkpoint, infeasible fraction, seconds)."""
+def _run_job(job: _Job) -> tuple[_Job, list[float], list[float], float, float, dict[str, list[float]]]:
+    """One run: (job, test per checkpoint, val per checkpoint, infeasible fraction, seconds, compute:
+    ``{"cost": spent after each checkpoint, "test"/"val": scores within each cost level}``)."""
     space, evaluator = _WORKER["space"], _WORKER["evaluator"]
     start = time.perf_counter()
     strategy = make_strategy(job.strategy, space, seed=job.seed)
@@ -97,7 +117,11 @@ def _run_job(job: _Job) -> tuple[_Job, list[float], list[float], float, float]:
     tests = [best_test_at(study.history, n, report) for n in _WORKER["checkpoints"]]
     vals = [best_val_at(study.history, n) for n in _WORKER["checkpoints"]]
     infeasible = strategy.infeasible_fraction if isinstance(strategy, ConstrainedStrategy) else 0.0
-    return job, tests, vals, infeasible, time.perf_counter() - start
+    within = [queries_within(study.history, c) for c in _WORKER["cost_levels"]]
+    compute = {"cost": [float(sum(r.cost for r in study.history[:n])) for n in _WORKER["checkpoints"]],
+               "test": [best_test_at(study.history, k, report) for k in within],
+               "val": [best_val_at(study.history, k) for k in within]}
+    return job, tests, vals, infeasible, time.perf_counter() - start, compute
 
 
 def summarize(values: Sequence[float], prefix: str = "") -> dict:
@@ -141,8 +165,11 @@ def run_bench(
     """Run every strategy for seeds ``0..seeds-1`` and summarise per checkpoint.
 
     Returns ``{strategy: {str(N): {"mean", "sem", "per_seed", "val_mean", "val_sem",
-    "val_per_seed"}}, "_time_s": {strategy: s}}``: ``mean`` etc. are the test accuracy of the
-    best-validation architecture, ``val_*`` that best validation accuracy (percent). With
+    "val_per_seed", "cost_mean", "cost_sem", "cost_per_seed"}}, "_time_s": {strategy: s}}``:
+    ``mean`` etc. are the test accuracy of the best-validation architecture, ``val_*`` that best
+    validation accuracy (percent), ``cost_*`` the compute spent on the first N queries. When the
+    table has ``train_time_s``, ``"_by_cost"`` is ``{"unit": "gpu_s", "levels": {str(N): compute},
+    strategy: {str(N): {"mean", ..., "val_mean", ...}}}``: the scores at equal compute. With
     ``constraint`` (e.g. ``"params_m<=0.5"``, a cost column of the table) every strategy is
     wrapped by :func:`nao.constraints.constrain`, and the summary adds ``"_constraint"``
     (:func:`feasible_optimum`) and ``"_infeasible_fraction"`` (``{strategy: {"mean",
@@ -172,17 +199,27 @@ def run_bench(
     vals: dict[str, dict[int, list[float]]] = {s: {c: [0.0] * seeds for c in checkpoints} for s in strategies}
     infeasible = {s: [0.0] * seeds for s in strategies}
     times = dict.fromkeys(strategies, 0.0)
-    init = (space, str(benchmark), budget, checkpoints, 1, constraint)
+    costs = {s: {c: [0.0] * seeds for c in checkpoints} for s in strategies}
+    by_cost = {s: {k: {c: [0.0] * seeds for c in checkpoints} for k in ("test", "val")} for s in strategies}
+    # Equal-compute levels: N average queries of the table (its mean train_time_s is a 200-epoch training).
+    mean_cost = float(np.mean(table.metrics["train_time_s"])) if "train_time_s" in table.metrics else 0.0
+    levels = [c * mean_cost for c in checkpoints] if mean_cost > 0 else []
+    init = (space, str(benchmark), budget, checkpoints, 1, constraint, levels)
     if workers <= 1:
         _init_worker(*init)
         results = map(_run_job, jobs)
     else:
         pool = ProcessPoolExecutor(workers, initializer=_init_worker, initargs=init)
         results = pool.map(_run_job, jobs)
-    for job, job_tests, job_vals, job_infeasible, elapsed in results:
+    for job, job_tests, job_vals, job_infeasible, elapsed, compute in results:
         for c, t, v in zip(checkpoints, job_tests, job_vals):
             scores[job.strategy][c][job.seed] = t
             vals[job.strategy][c][job.seed] = v
+        for i, c in enumerate(checkpoints):
+            costs[job.strategy][c][job.seed] = compute["cost"][i]
+            if levels:
+                by_cost[job.strategy]["test"][c][job.seed] = compute["test"][i]
+                by_cost[job.strategy]["val"][c][job.seed] = compute["val"][i]
         infeasible[job.strategy][job.seed] = job_infeasible
         times[job.strategy] += elapsed
         if progress:
@@ -190,10 +227,15 @@ def run_bench(
     if workers > 1:
         pool.shutdown()
     out: dict[str, dict] = {
-        s: {str(c): {**summarize(per[c]), **summarize(vals[s][c], "val_")} for c in checkpoints}
+        s: {str(c): {**summarize(per[c]), **summarize(vals[s][c], "val_"), **summarize(costs[s][c], "cost_")}
+            for c in checkpoints}
         for s, per in scores.items()
     }
     out["_time_s"] = times
+    if levels:
+        out["_by_cost"] = {"unit": "gpu_s", "levels": {str(c): lv for c, lv in zip(checkpoints, levels)},
+                           **{s: {str(c): {**summarize(by_cost[s]["test"][c]), **summarize(by_cost[s]["val"][c], "val_")}
+                                  for c in checkpoints} for s in strategies}}
     if constraint is not None:
         out["_constraint"] = optimum
         out["_infeasible_fraction"] = {s: {"mean": float(np.mean(v)), "per_seed": v} for s, v in infeasible.items()}
@@ -203,7 +245,8 @@ def run_bench(
 def format_table(summary: dict[str, dict[str, dict]]) -> str:
     """Plain-text tables, one row per strategy and ``mean ± sem`` per checkpoint: the test accuracy
     of the best-validation architecture, then the best validation accuracy (and, under a
-    constraint, the feasible optimum and each strategy's share of infeasible proposals)."""
+    constraint, the feasible optimum and each strategy's share of infeasible proposals); then
+    the compute each strategy spent, and its score at equal compute, when the table has a cost."""
     strategies = [s for s in summary if not s.startswith("_")]
     points = list(summary[strategies[0]])
     infeasible = summary.get("_infeasible_fraction")
@@ -220,9 +263,32 @@ def format_table(summary: dict[str, dict[str, dict]]) -> str:
                 cells += f"{100 * infeasible[s]['mean']:>11.1f}%"
             lines.append(f"{s:<10}{cells}")
         lines.append("")
+    lines += _cost_lines(summary, strategies, points)
     opt = summary.get("_constraint")
     if opt:
         lines.append(f"feasible optimum under {opt['constraint']} ({opt['feasible_rows']} of {opt['rows']} rows): "
                      f"best val {opt.get('best_val', float('nan')):.2f}, its test {opt.get('test_of_best_val', float('nan')):.2f}, "
                      f"best test {opt.get('best_test', float('nan')):.2f}")
     return "\n".join(lines).rstrip("\n")
+
+
+def _cost_lines(summary: dict[str, dict], strategies: list[str], points: list[str]) -> list[str]:
+    """The compute tables (GPU-hours): spent after N queries, and the scores within N average queries' compute."""
+    by_cost = summary.get("_by_cost")
+    if not by_cost:
+        return []
+    hours = 1 / 3600
+    head = f"{'strategy':<10}" + "".join(f"{'@' + p:>18}" for p in points)
+    lines = ["compute spent on the first N queries (GPU-hours of the table's train_time_s)", head, "-" * len(head)]
+    for s in strategies:
+        lines.append(f"{s:<10}" + "".join(f"{summary[s][p]['cost_mean'] * hours:>11.2f} ± {summary[s][p]['cost_sem'] * hours:<4.2f}"
+                                           for p in points))
+    levels = ", ".join(f"@{p} = {by_cost['levels'][p] * hours:.1f}" for p in points)
+    for title, prefix in (("test accuracy (%) of the best-validation architecture", ""),
+                          ("best validation accuracy (%)", "val_")):
+        lines += ["", f"at equal compute, {title} within the compute of N average queries (GPU-h: {levels})",
+                  head, "-" * len(head)]
+        for s in strategies:
+            lines.append(f"{s:<10}" + "".join(f"{by_cost[s][p][prefix + 'mean']:>11.2f} ± {by_cost[s][p][prefix + 'sem']:<4.2f}"
+                                               for p in points))
+    return lines
