@@ -122,3 +122,36 @@ def test_cli_12_epoch_objective_costs_12_of_200_epochs(synthetic_nb201, tmp_path
                  "--objective", "val_acc_12ep:max", "--out", str(out), "-q"]) == 0
     rec = json.loads((out / "journal.jsonl").read_text().splitlines()[0])
     assert rec["fidelity"] == 12 and rec["cost"] == pytest.approx(rec["cost_s"] * 12 / 200)
+
+
+def test_bench_reports_compute_and_scores_at_equal_compute(synthetic_nb201, tmp_path, capsys):
+    out = tmp_path / "b.json"
+    assert main(["bench", "--benchmark", str(synthetic_nb201), "--strategies", "random,local", "--budget", "30",
+                 "--seeds", "2", "--workers", "1", "--json", str(out), "-q"]) == 0
+    data = json.loads(out.read_text())
+    text = capsys.readouterr().out
+    assert "compute spent on the first N queries" in text and "at equal compute" in text
+    for s in ("random", "local"):
+        spent = [data[s][n]["cost_mean"] for n in ("25", "30")]
+        assert 0 < spent[0] < spent[1]  # cumulative: more queries, more compute
+    by_cost = data["_by_cost"]
+    assert by_cost["unit"] == "gpu_s" and by_cost["levels"]["30"] > by_cost["levels"]["25"] > 0
+    # Within the compute of 30 average queries a run scores at most what its 30 queries found... or all of them.
+    assert len(by_cost["random"]["30"]["per_seed"]) == 2 and by_cost["random"]["30"]["val_mean"] <= 100
+
+
+def test_report_draws_best_so_far_against_compute(synthetic_nb201, tmp_path, capsys):
+    out = tmp_path / "r"
+    assert main(["search", "--benchmark", str(synthetic_nb201), "--strategy", "random", "--budget", "12",
+                 "--max-cost", "8000", "--out", str(out), "-q"]) == 0
+    assert main(["report", str(out)]) == 0
+    md = (out / "report" / "report.md").read_text()
+    assert (out / "report" / "best_so_far_cost.png").is_file()
+    assert "gpu_s" in md and "max_cost 8,000" in md
+    # A run recorded before compute existed (every cost 0) gets no compute curve.
+    lines = [json.loads(x) for x in (out / "journal.jsonl").read_text().splitlines()]
+    (out / "journal.jsonl").write_text("".join(json.dumps({k: v for k, v in r.items() if k not in ("cost", "fidelity")})
+                                               + "\n" for r in lines))
+    (out / "report" / "best_so_far_cost.png").unlink()
+    assert main(["report", str(out)]) == 0
+    assert not (out / "report" / "best_so_far_cost.png").exists()

@@ -70,16 +70,18 @@ def best_so_far(results: Sequence[Result], objective: Objective | str = "val_acc
 
 def plot_best_so_far(results: Sequence[Result], path: str | os.PathLike, title: str = "",
                      objective: Objective | str = "val_acc", report: str | None = None,
-                     score_label: str | None = None) -> Path:
+                     score_label: str | None = None, cost_unit: str | None = None) -> Path:
     """Best-so-far ``objective`` against unique queries, every evaluation as a dot; failed ones marked.
 
     ``score_label``, shown under the title, says where the scores come from (e.g.
     :data:`SUPERNET_LABEL`, so a curve mixing rounds of a still-training supernet says so).
+    With ``cost_unit`` the x axis is the cumulative compute (``Result.cost``, in that unit)
+    instead: each evaluation is drawn where the compute spent so far ends.
     """
     objective = Objective.of(objective)
     report = report or report_metric(objective)
     k = scale_of(objective.metric)
-    x = np.arange(1, len(results) + 1)
+    x = np.arange(1, len(results) + 1) if cost_unit is None else np.cumsum([r.cost for r in results])
     best, reported = best_so_far(results, objective, report)
     values = np.array([v if (v := objective.value(r)) is not None else np.nan for r in results]) * k
     fig, ax = plt.subplots(figsize=(7.5, 4.5))
@@ -91,7 +93,7 @@ def plot_best_so_far(results: Sequence[Result], path: str | os.PathLike, title: 
                 label=f"{report} of the best-so-far architecture", zorder=3)
     curves = np.concatenate([best, reported if reported is not None else []]) * k
     lo, hi = _zoom(curves[np.isfinite(curves)], values[np.isfinite(values)], objective.mode)
-    _mark_failures(ax, results, lo, hi)
+    _mark_failures(ax, results, lo, hi, x)
     # Evaluations worse than the zoomed range: counted rather than squeezing the curve flat.
     hidden = int(np.sum(values < lo)) if objective.mode == "max" else int(np.sum(values > hi))
     if hidden:
@@ -100,8 +102,12 @@ def plot_best_so_far(results: Sequence[Result], path: str | os.PathLike, title: 
                 f"{hidden} evaluation{'s' * (hidden > 1)} {where} not shown",
                 transform=ax.transAxes, fontsize=8, color="#757575", va="bottom" if objective.mode == "max" else "top")
     ax.set_ylim(lo, hi)
-    ax.set_xlim(0, max(len(results), 1) + 1)
-    ax.set_xlabel("unique architectures evaluated")
+    if cost_unit is None:
+        ax.set_xlim(0, max(len(results), 1) + 1)
+        ax.set_xlabel("unique architectures evaluated")
+    else:
+        ax.set_xlim(0, 1.02 * float(x[-1]) if len(x) and x[-1] > 0 else 1.0)
+        ax.set_xlabel(f"cumulative compute ({cost_unit})")
     ax.set_ylabel(axis_label(objective.metric))
     ax.set_title((title or "search progress") + (f"\n{score_label}" if score_label else ""), fontsize=10)
     ax.grid(alpha=0.3)
@@ -110,8 +116,8 @@ def plot_best_so_far(results: Sequence[Result], path: str | os.PathLike, title: 
     return _save(fig, path)
 
 
-def _mark_failures(ax, results: Sequence[Result], lo: float, hi: float) -> None:
-    failed = [i + 1 for i, r in enumerate(results) if not r.ok]
+def _mark_failures(ax, results: Sequence[Result], lo: float, hi: float, x: np.ndarray) -> None:
+    failed = [x[i] for i, r in enumerate(results) if not r.ok]
     if failed:
         ax.scatter(failed, [lo + 0.02 * (hi - lo)] * len(failed), marker="x", color="#d62728", s=25,
                    label=f"failed ({len(failed)})", zorder=4, clip_on=False)

@@ -87,6 +87,7 @@ def _summary(run: RunData) -> list[str]:
         ("budget", c.get("budget")),
         ("evaluated", f"{len(run.results)} ({failed} failed)"),
         ("evaluation cost", _duration(sum(r.cost_s for r in run.results))),
+        ("compute", _compute(run)),
         ("search time", _duration(run.result.get("search_s"))),
         ("total time", _duration(run.result.get("total_s"))),
         ("version / git", f"{run.manifest.get('nao_version', '?')} / {(run.manifest.get('git_revision') or '?')[:10]}"),
@@ -104,14 +105,39 @@ def _summary(run: RunData) -> list[str]:
     return ["| | |", "|---|---|", *[f"| {k} | {v} |" for k, v in rows if v is not None]]
 
 
+def _cost_unit(run: RunData) -> str | None:
+    """The run's compute unit when its evaluations recorded compute (``None`` for older runs)."""
+    if not any(r.cost > 0 for r in run.results):
+        return None
+    return run.result.get("cost_unit") or "cost"
+
+
+def _compute(run: RunData) -> str | None:
+    unit = _cost_unit(run)
+    if unit is None:
+        return None
+    bound, total = run.config.get("max_cost"), sum(r.cost for r in run.results)
+    text = f"{total:,.0f} {unit}" if total >= 1000 else f"{total:.4g} {unit}"
+    if unit == "gpu_s":
+        text += f" ({total / 3600:.1f} GPU-h)"
+    return text + (f", max_cost {bound:,.6g}" if bound else "")
+
+
 def _progress(run: RunData, out: Path) -> list[str]:
     if not run.results:
         return []
     supernet = run.scores_from == "supernet"
     title = f"{run.space_name} · {run.config.get('strategy', '?')} · seed {run.config.get('seed')}"
+    score_label = SUPERNET_LABEL if supernet else None
     plot_best_so_far(run.results, out / "best_so_far.png", title=title, objective=run.objective,
-                     score_label=SUPERNET_LABEL if supernet else None)
+                     score_label=score_label)
     lines = ["## Progress", "", f"![best-so-far {run.objective.metric}](best_so_far.png)"]
+    unit = _cost_unit(run)
+    if unit is not None:
+        plot_best_so_far(run.results, out / "best_so_far_cost.png", title=title, objective=run.objective,
+                         score_label=score_label, cost_unit=unit)
+        lines += ["", f"Against the compute spent ({unit}, each evaluation's `cost` in the journal):", "",
+                  f"![best-so-far {run.objective.metric} against compute](best_so_far_cost.png)"]
     if supernet:
         lines += ["", "Scores come from the weight-sharing supernet, whose weights keep training between rounds: "
                   "scores of different rounds are not on one scale, so the curve mixes them."]
