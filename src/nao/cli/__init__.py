@@ -27,6 +27,7 @@ _COMMAND_MODULES = (
     "nao.cli.predict_eval",
     "nao.cli.train",
     "nao.cli.report",
+    "nao.cli.deploy",
 )
 
 

@@ -154,6 +154,7 @@ def run_cifar(args: argparse.Namespace) -> int:
     """Train ``--arch`` on CIFAR-10/100; exit 0 when done, 1 when the run diverged."""
     from nao.data.cifar import downsample, load_cifar, split_train_val, subset
     from nao.data.paths import data_root
+    from nao.data.record import data_record, make_record
     from nao.nn.network import build_network, count_flops, count_parameters
     from nao.spaces.resolve import resolve_arch
     from nao.train.classifier import make_runtime, train_classifier
@@ -186,7 +187,7 @@ def run_cifar(args: argparse.Namespace) -> int:
         train, test = splits.train, splits.test
         evals = {"val": splits.val}
         data_meta = {"data_dir": str(Path(args.data_dir).resolve()), "image_size": args.image_size,
-                     "split_seed": args.seed, "classes": splits.info["classes"]}
+                     "split_seed": args.seed, "classes": splits.info["classes"], "data": data_record(splits, "folder")}
     else:
         data = load_cifar(args.dataset, args.data_dir or data_root(), download=args.download)
         train, test, evals = data.train, data.test, {}
@@ -194,6 +195,7 @@ def run_cifar(args: argparse.Namespace) -> int:
             train, test = downsample(train, args.image_size), downsample(test, args.image_size)
             train_cfg = _scaled_augment(train_cfg, args.image_size)
             data_meta = {"image_size": args.image_size}
+        data_meta["data"] = make_record(args.dataset, data.classes, args.image_size or 32, {"source": data.source})
     train = train if args.subset is None else subset(train, args.subset, gen)
     if args.val_size:
         train, evals["val"] = split_train_val(train, args.val_size, gen)
@@ -278,16 +280,23 @@ def evaluate_cifar(args: argparse.Namespace, state: dict[str, Any]) -> int:
     from nao.train.classifier import evaluate, make_runtime
 
     meta = state["meta"]
-    try:
-        space = get_space(meta["space"])
-        arch = space.parse(meta["arch"])
-        cfg = NetworkConfig(**meta["network"])
-    except KeyError as e:
-        raise ConfigError(f"{args.checkpoint}: checkpoint metadata lacks {e}") from None
-    model = build_network(space, arch, cfg)
-    model.load_state_dict(state["model"])
+    if "dataset" not in meta:  # a search's final model (RUN/final/checkpoint.pt): the run's own data
+        from nao.deploy.model import run_final_split
+
+        model, split, notes = run_final_split(Path(args.checkpoint), args.split, args.data_dir)
+        for note in notes:
+            print(f"note: {note}", file=sys.stderr)
+    else:
+        try:
+            space = get_space(meta["space"])
+            arch = space.parse(meta["arch"])
+            cfg = NetworkConfig(**meta["network"])
+        except KeyError as e:
+            raise ConfigError(f"{args.checkpoint}: checkpoint metadata lacks {e}") from None
+        model = build_network(space, arch, cfg)
+        model.load_state_dict(state["model"])
+        split = _evaluation_split(meta, args)
     runtime = make_runtime(args.device)
-    split = _evaluation_split(meta, args)
     if args.subset is not None:
         _check_positive(subset=args.subset)
         split = split.take(torch.arange(min(args.subset, len(split))))
@@ -306,12 +315,26 @@ def _evaluation_split(meta: dict[str, Any], args: argparse.Namespace) -> Any:
         from nao.data.folder import load_image_folder
 
         # The same tree (--data-dir, or the one recorded), size and seeded split as the training run's.
-        splits = load_image_folder(args.data_dir or meta["data_dir"], image_size=meta["image_size"],
-                                   seed=meta["split_seed"])
+        where = args.data_dir or meta["data_dir"]
+        splits = load_image_folder(where, image_size=meta["image_size"], seed=meta["split_seed"])
+        _check_same_data(meta, splits, f"--data-dir {where}" if args.data_dir else str(where))
         return splits.test if args.split == "test" else splits.train
     data = load_cifar(meta["dataset"], args.data_dir or data_root())
     split = data.test if args.split == "test" else data.train
     return downsample(split, meta["image_size"]) if meta.get("image_size") else split
+
+
+def _check_same_data(meta: dict[str, Any], splits: Any, where: str) -> None:
+    """Refuse an image folder that is not the one the checkpoint was trained on (other classes or images)."""
+    from nao.data.record import check_classes, check_split_sizes
+
+    record = meta.get("data")
+    if record is None:  # written before checkpoints recorded their data: the class names are all there is
+        print(f"note: {where}: the checkpoint records no split (older nao); only its class names are checked",
+              file=sys.stderr)
+        record = {"classes": meta.get("classes") or splits.info["classes"]}
+    check_classes(record, splits.info["classes"], where)
+    check_split_sizes(record, splits.sizes(), where)
 
 
 def _run_ptb(args: argparse.Namespace) -> int:

@@ -83,16 +83,28 @@ def is_image_folder(root: str | os.PathLike) -> bool:
 
 def read_image(path: Path, image_size: int) -> np.ndarray:
     """One file as a ``(3, image_size, image_size)`` uint8 array; DataError naming it if unreadable."""
+    return resize_rgb(open_rgb(path), image_size)
+
+
+def open_rgb(path: Path):  # -> PIL.Image.Image (Pillow is imported only when images are read)
+    """One file decoded and converted to RGB (any channel count); DataError naming it if unreadable."""
     from PIL import Image, UnidentifiedImageError
 
     try:
         with Image.open(path) as img:
             img.load()  # decode now: a truncated file fails here, not later
-            rgb = img.convert("RGB").resize((image_size, image_size), Image.Resampling.BILINEAR)
+            return img.convert("RGB")
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
         reason = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise DataError(f"{path}: not a readable image ({reason})") from None
-    return np.asarray(rgb, dtype=np.uint8).transpose(2, 0, 1)  # (H,W,3) -> (3,H,W): the layout of ImageSet
+
+
+def resize_rgb(rgb, image_size: int) -> np.ndarray:
+    """An RGB Pillow image resized to ``image_size`` square (bilinear; antialiased when shrinking) as ``(3,S,S)`` uint8."""
+    from PIL import Image
+
+    out = rgb.resize((image_size, image_size), Image.Resampling.BILINEAR)
+    return np.ascontiguousarray(np.asarray(out, dtype=np.uint8).transpose(2, 0, 1))  # (H,W,3) -> (3,H,W), as ImageSet
 
 
 def load_image_folder(

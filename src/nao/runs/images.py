@@ -24,6 +24,7 @@ import torch
 from nao.data.augment import AugmentConfig
 from nao.data.cifar import ImageSet
 from nao.data.digits import ImageSplits, load_digits_splits
+from nao.data.record import data_record
 from nao.errors import ConfigError, DataError
 from nao.evaluators.supernet import OutOfMemoryError
 from nao.nn.network import CellNetwork, CellSpec, NetworkConfig
@@ -106,7 +107,8 @@ def load_splits(cfg: Any) -> ImageSplits:
             )
         train, val = split_train_val(data.train, cfg.val_images, gen)
         test = data.test
-        splits = ImageSplits(fmt.name, train, val, test, fmt.num_classes, CIFAR_AUGMENT, {"source": data.source})
+        splits = ImageSplits(fmt.name, train, val, test, fmt.num_classes, CIFAR_AUGMENT,
+                             {"source": data.source, "classes": list(data.classes)})
     train = _first(train, cfg.train_images, gen)
     test = _first(test, cfg.test_images, gen)
     if cfg.image_size and cfg.dataset != "folder":
@@ -158,6 +160,8 @@ def train_architecture(
     cfg = replace(train, seed=seed, augment=augment, batch_size=min(train.batch_size, len(train_set)))
     try:
         model = build_network(space, arch, net, data.num_classes, data.image_size, seed)
+        if meta is not None:  # the shape actually built (classes, auxiliary head), so the checkpoint rebuilds alone
+            meta = {**meta, "network": asdict(model.config)}
         result = train_classifier(model, train_set, evals, cfg, runtime, out_dir=out_dir, quiet=quiet, resume=resume,
                                   meta=meta)
     except OutOfMemoryError as e:
@@ -246,7 +250,8 @@ def final_training(cfg: Any, space: ConvCellSpace, data: ImageSplits, runtime, r
             f"N={cfg.final_network.layers}) of {shown}" + (" (continuing final/checkpoint.pt)" if again else ""))
         final = train_architecture(space, arch, data, cfg.final_network, cfg.final_train, runtime,
                                    join_sets(data.train, data.val), {"test": data.test}, cfg.seed,
-                                   out_dir=out, quiet=quiet, resume=again, meta={"arch": shown, "space": space.name})
+                                   out_dir=out, quiet=quiet, resume=again,
+                                   meta={"arch": shown, "space": space.name, "data": data_record(data, cfg.dataset)})
         if final["status"] == "ok":
             return rec, final
         say(f"  final training failed ({final['error']}); trying the next candidate")

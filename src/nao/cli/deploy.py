@@ -1,0 +1,116 @@
+"""``nao export`` and ``nao predict``: use the model a search or training found.
+
+    nao export runs/search-x --format onnx --out model.onnx          # + model.onnx.json, checked with ONNX Runtime
+    nao export runs/search-x --out model.pt                          # TorchScript (format from the suffix)
+    nao predict runs/search-x --data-dir IMAGES --top-k 3 --out preds.csv
+
+``RUN_DIR|CHECKPOINT`` is a ``nao search`` run directory with a final training (image kinds), a
+``nao train`` output folder, or a ``checkpoint.pt``. ``nao predict-eval`` (controller evaluation)
+is a different command.
+
+>>> from nao.cli import build_parser
+>>> args = build_parser().parse_args(["export", "runs/x", "--format", "onnx", "--out", "m.onnx"])
+>>> args.command, args.format
+('export', 'onnx')
+>>> build_parser().parse_args(["predict", "runs/x", "--data-dir", "imgs"]).top_k
+1
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import uuid
+from pathlib import Path
+
+from nao.errors import ConfigError
+
+SOURCE_HELP = "a nao search run directory (with a final training), a nao train output folder, or a checkpoint.pt"
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    """Add the ``export`` and ``predict`` subcommands."""
+    e = sub.add_parser("export", help="the trained winner as TorchScript or ONNX (checked), with a JSON beside it")
+    e.add_argument("source", metavar="RUN_DIR|CHECKPOINT", help=SOURCE_HELP)
+    e.add_argument("--format", choices=["torchscript", "onnx"], default=None,
+                   help="torchscript (torch.jit.trace) or onnx (torch.onnx dynamo exporter, opset 18; needs "
+                        "pip install \"nao[export]\"); default: from the --out suffix (.pt, .onnx)")
+    e.add_argument("--out", required=True, metavar="FILE", help="file to write; FILE.json is written beside it")
+    e.add_argument("--check-batch", type=int, default=8, metavar="N",
+                   help="random images the export is checked on against PyTorch (default: 8)")
+    e.set_defaults(func=run_export)
+
+    p = sub.add_parser("predict", help="predictions for every image of a folder (accuracy with class sub-folders)")
+    p.add_argument("source", metavar="RUN_DIR|CHECKPOINT", help=SOURCE_HELP)
+    p.add_argument("--data-dir", required=True, metavar="IMAGES",
+                   help="PNG/JPEG images: a flat folder, or one sub-folder per class (then accuracy and a "
+                        "confusion matrix too); any size and channel count, resized to the model's input")
+    p.add_argument("--top-k", type=int, default=1, metavar="K", help="classes listed per image (default: 1)")
+    p.add_argument("--out", default=None, metavar="FILE.csv",
+                   help="write the predictions as CSV (default: one line per image on stdout)")
+    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default: cpu)")
+    p.set_defaults(func=run_predict)
+
+
+def run_export(args: argparse.Namespace) -> int:
+    """Export, check, and say what was written; a failed check is one line and exit 1."""
+    from nao.deploy.export import ExportCheckError, check_out, export_model, format_of, require_onnx
+    from nao.deploy.model import open_trained
+
+    # Cheap checks first: flags, output path, the extra, before the checkpoint is read.
+    fmt = format_of(args.format, args.out)
+    check_out(args.out)
+    if args.check_batch < 1:
+        raise ConfigError(f"--check-batch must be at least 1, got {args.check_batch}")
+    if fmt == "onnx":
+        require_onnx()
+    trained = open_trained(args.source)
+    for note in trained.notes:
+        print(f"note: {note}", file=sys.stderr)
+    try:
+        report = export_model(trained, fmt, args.out, check_batch=args.check_batch)
+    except ExportCheckError as e:
+        print(f"nao export: check failed: {e}", file=sys.stderr)
+        return 1
+    print(f"wrote {report.path} ({report.size_bytes / 1e6:.2f} MB, {report.exporter}) and {report.info_path}")
+    print(f"check: max |difference| from PyTorch {report.max_abs_diff:.2e} on {max(args.check_batch, 2)} + 1 images "
+          f"(tolerance {report.tolerance:.1e}); {len(trained.class_names)} classes, "
+          f"{trained.image_size}x{trained.image_size} inputs, accuracy at the end of training: "
+          + (", ".join(f"{k} {v:.4f}" for k, v in trained.metrics.items()) or "not recorded"))
+    return 0
+
+
+def run_predict(args: argparse.Namespace) -> int:
+    """Predict every image of ``--data-dir``: CSV to ``--out`` (else stdout), then accuracy / confusion matrix."""
+    from nao.deploy.inference import load
+    from nao.deploy.predict import predict_folder
+    from nao.train.classifier import make_runtime
+
+    if args.top_k < 1:
+        raise ConfigError(f"--top-k must be at least 1, got {args.top_k}")
+    if args.batch_size < 1:
+        raise ConfigError(f"--batch-size must be at least 1, got {args.batch_size}")
+    out = Path(args.out) if args.out else None
+    if out is not None and out.is_dir():
+        raise ConfigError(f"--out {out} is a directory; give a file name such as {out / 'preds.csv'}")
+    runtime = make_runtime(args.device)
+    model = load(args.source, device=runtime.device)
+    for note in model.meta.get("notes", []):
+        print(f"note: {note}", file=sys.stderr)
+    preds = predict_folder(model, args.data_dir, batch_size=args.batch_size)
+    text = preds.csv_text(args.top_k)
+    if out is None:
+        sys.stdout.write(text)
+    else:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_name(f".{out.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+        try:
+            tmp.write_text(text)
+            os.replace(tmp, out)
+        finally:
+            tmp.unlink(missing_ok=True)
+    # Without --out the CSV owns stdout (nao predict ... > preds.csv), so the summary goes to stderr.
+    print(preds.summary() + (f"\nwrote {out}" if out is not None else ""), file=sys.stdout if out else sys.stderr)
+    return 0
