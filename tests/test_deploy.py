@@ -143,9 +143,11 @@ def test_export_has_no_auxiliary_head_or_drop_path(tmp_path):
     (["--out", "m.bin"], "cannot tell the format"),
     (["--format", "onnx", "--out", "{tmp}"], "is a directory"),
     (["--format", "onnx", "--out", "m.onnx", "--check-batch", "0"], "--check-batch"),
+    (["--out", "{tmp}/file/m.pt"], "is a file, not a folder"),
 ])
 def test_export_bad_flags_exit_2_and_write_nothing(folder_run, tmp_path, capsys, monkeypatch, argv, fragment):
     monkeypatch.chdir(tmp_path)
+    (tmp_path / "file").write_text("a file where a folder would go")
     argv = [a.replace("{tmp}", str(tmp_path)) for a in argv]
     try:
         code = main(["export", str(folder_run[0]), *argv])
@@ -153,7 +155,7 @@ def test_export_bad_flags_exit_2_and_write_nothing(folder_run, tmp_path, capsys,
         code = e.code
     assert code == 2
     assert fragment in _one_line_error(capsys)
-    assert list(tmp_path.iterdir()) == []
+    assert [p.name for p in tmp_path.iterdir()] == ["file"]
 
 
 def test_missing_onnx_extra_names_the_pip_command(folder_run, tmp_path, capsys, monkeypatch):

@@ -19,6 +19,7 @@ is a different command.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import uuid
@@ -84,6 +85,7 @@ def run_export(args: argparse.Namespace) -> int:
 
 def run_predict(args: argparse.Namespace) -> int:
     """Predict every image of ``--data-dir``: CSV to ``--out`` (else stdout), then accuracy / confusion matrix."""
+    from nao.deploy.export import check_out
     from nao.deploy.inference import load
     from nao.deploy.predict import predict_folder
     from nao.train.classifier import make_runtime
@@ -95,6 +97,8 @@ def run_predict(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else None
     if out is not None and out.is_dir():
         raise ConfigError(f"--out {out} is a directory; give a file name such as {out / 'preds.csv'}")
+    if out is not None:
+        check_out(out)  # e.g. a parent that is a file
     runtime = make_runtime(args.device)
     model = load(args.source, device=runtime.device)
     for note in model.meta.get("notes", []):
@@ -104,13 +108,21 @@ def run_predict(args: argparse.Namespace) -> int:
     if out is None:
         sys.stdout.write(text)
     else:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_name(f".{out.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-        try:
-            tmp.write_text(text)
-            os.replace(tmp, out)
-        finally:
-            tmp.unlink(missing_ok=True)
+        _write_atomically(out, text)
     # Without --out the CSV owns stdout (nao predict ... > preds.csv), so the summary goes to stderr.
     print(preds.summary() + (f"\nwrote {out}" if out is not None else ""), file=sys.stdout if out else sys.stderr)
     return 0
+
+
+def _write_atomically(out: Path, text: str) -> None:
+    """``text`` into ``out`` via a temporary file and a rename; ConfigError naming ``out`` if it cannot be written."""
+    tmp = out.with_name(f".{out.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_text(text)
+        os.replace(tmp, out)
+    except OSError as e:
+        raise ConfigError(f"--out {out}: cannot write ({e.strerror or e})") from None
+    finally:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)

@@ -97,6 +97,9 @@ def check_out(out: str | os.PathLike) -> Path:
     path = Path(out)
     if path.is_dir():
         raise ConfigError(f"--out {path} is a directory; give a file name such as {path / 'model.onnx'}")
+    existing = next((q for q in path.parents if q.exists()), None)
+    if existing is not None and not existing.is_dir():
+        raise ConfigError(f"--out {path}: {existing} is a file, not a folder")
     return path
 
 
@@ -121,51 +124,63 @@ def export_model(trained: Any, fmt: str, out: str | os.PathLike, check_batch: in
     if fmt == "onnx":
         require_onnx()
     model = trained.model.eval()
-    rec = trained.record
-    x = example_batch(trained.image_size, max(check_batch, 2), seed, rec["mean"], rec["std"])
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with _temporary(path) as tmp_model, _temporary(info_path(path)) as tmp_info:
-        if fmt == "torchscript":
-            exporter = f"torch.jit.trace (torch {torch.__version__})"
-            _trace(model, x[:2], tmp_model)
-            run = _torchscript_runner(tmp_model)
-        else:
-            exporter = f"torch.onnx.export, dynamo=True, opset {ONNX_OPSET} (torch {torch.__version__})"
-            _onnx(model, x[:2], tmp_model)
-            run = _onnx_runner(tmp_model)
-        # A batch of another size than the traced one, and a single image: the batch dimension is dynamic.
-        diff, tol = 0.0, 0.0
-        for batch in (x, x[:1]):
-            with torch.no_grad():
-                ref = model(batch)
-            got = run(batch)
-            if got.shape != ref.shape:
-                raise ExportCheckError(f"exported {fmt} model gives outputs of shape {tuple(got.shape)} for a batch "
-                                       f"of {len(batch)}, PyTorch {tuple(ref.shape)}")
-            diff = max(diff, float((got - ref).abs().max()))
-            tol = max(tol, ATOL + RTOL * float(ref.abs().max()))
-        if not diff <= tol:  # also catches NaN
-            raise ExportCheckError(f"exported {fmt} model differs from PyTorch by {diff:.3g} > tolerance {tol:.3g} "
-                                   f"on {len(x)} images; nothing written")
-        info = {
-            "format": fmt,
-            "file": path.name,
-            "exporter": exporter,
-            **({"opset": ONNX_OPSET} if fmt == "onnx" else {}),
-            "input": {"name": "images", "shape": ["batch", 3, trained.image_size, trained.image_size],
-                      "dtype": "float32",
-                      "preprocess": _preprocess_text(trained.image_size, rec.get("resize", "bilinear"))},
-            "output": {"name": "logits", "shape": ["batch", len(trained.class_names)],
-                       "meaning": "unnormalised class scores; softmax gives probabilities"},
-            **trained.info(),
-            "check": {"images": len(x), "max_abs_diff": diff, "tolerance": tol,
-                      "rule": f"max |exported - PyTorch| <= {ATOL} + {RTOL} * max |PyTorch logits|",
-                      "runtime": _runtime_name(fmt)},
-        }
-        tmp_info.write_text(json.dumps(info, indent=2) + "\n")
-        os.replace(tmp_model, path)
-        os.replace(tmp_info, info_path(path))
+    x = example_batch(trained.image_size, max(check_batch, 2), seed, trained.record["mean"], trained.record["std"])
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with _temporary(path) as tmp_model, _temporary(info_path(path)) as tmp_info:
+            return _export_checked(model, trained, fmt, path, x, tmp_model, tmp_info)
+    except OSError as e:  # an unwritable folder, a full disk: one line, and the temporaries are gone
+        raise ConfigError(f"--out {path}: cannot write ({e.strerror or e})") from None
+
+
+def _export_checked(model: torch.nn.Module, trained: Any, fmt: str, path: Path, x: torch.Tensor, tmp_model: Path,
+                    tmp_info: Path) -> ExportReport:
+    """Export to ``tmp_model``, check it, write ``tmp_info``, and rename both into place."""
+    if fmt == "torchscript":
+        exporter = f"torch.jit.trace (torch {torch.__version__})"
+        _trace(model, x[:2], tmp_model)
+        run = _torchscript_runner(tmp_model)
+    else:
+        exporter = f"torch.onnx.export, dynamo=True, opset {ONNX_OPSET} (torch {torch.__version__})"
+        _onnx(model, x[:2], tmp_model)
+        run = _onnx_runner(tmp_model)
+    diff, tol = _check(model, run, x, fmt)
+    info = {
+        "format": fmt,
+        "file": path.name,
+        "exporter": exporter,
+        **({"opset": ONNX_OPSET} if fmt == "onnx" else {}),
+        "input": {"name": "images", "shape": ["batch", 3, trained.image_size, trained.image_size], "dtype": "float32",
+                  "preprocess": _preprocess_text(trained.image_size, trained.record.get("resize", "bilinear"))},
+        "output": {"name": "logits", "shape": ["batch", len(trained.class_names)],
+                   "meaning": "unnormalised class scores; softmax gives probabilities"},
+        **trained.info(),
+        "check": {"images": len(x), "max_abs_diff": diff, "tolerance": tol,
+                  "rule": f"max |exported - PyTorch| <= {ATOL} + {RTOL} * max |PyTorch logits|",
+                  "runtime": _runtime_name(fmt)},
+    }
+    tmp_info.write_text(json.dumps(info, indent=2) + "\n")
+    os.replace(tmp_model, path)
+    os.replace(tmp_info, info_path(path))
     return ExportReport(path, info_path(path), fmt, path.stat().st_size, diff, tol, exporter)
+
+
+def _check(model: torch.nn.Module, run: Any, x: torch.Tensor, fmt: str) -> tuple[float, float]:
+    """(max |difference|, tolerance) of ``run`` against ``model`` on ``x`` and on one image; ExportCheckError if off."""
+    diff, tol = 0.0, 0.0
+    for batch in (x, x[:1]):  # another batch size than the traced one, and one image: the batch dimension is dynamic
+        with torch.no_grad():
+            ref = model(batch)
+        got = run(batch)
+        if got.shape != ref.shape:
+            raise ExportCheckError(f"exported {fmt} model gives outputs of shape {tuple(got.shape)} for a batch "
+                                   f"of {len(batch)}, PyTorch {tuple(ref.shape)}; nothing written")
+        diff = max(diff, float((got - ref).abs().max()))
+        tol = max(tol, ATOL + RTOL * float(ref.abs().max()))
+    if not diff <= tol:  # also catches NaN
+        raise ExportCheckError(f"exported {fmt} model differs from PyTorch by {diff:.3g} > tolerance {tol:.3g} "
+                               f"on {len(x)} images; nothing written")
+    return diff, tol
 
 
 @contextlib.contextmanager
@@ -175,7 +190,8 @@ def _temporary(final: Path) -> Iterator[Path]:
     try:
         yield tmp
     finally:
-        tmp.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
 
 
 def _trace(model: torch.nn.Module, x: torch.Tensor, out: Path) -> None:
