@@ -77,6 +77,40 @@ def best_val_at(history: Sequence[Result], n: int) -> float:
     return 100.0 * max(vals) if vals else float("nan")
 
 
+def best_so_far_curves(history: Sequence[Result], n: int, report: str = "test_acc") -> tuple[list[float], list[float]]:
+    """Per query ``1..n``: :func:`best_test_at` and :func:`best_val_at` in one pass (NaN before the first ok result).
+
+    >>> from nao.spaces import Architecture
+    >>> a = Architecture("nb201", (0,) * 6)
+    >>> best_so_far_curves([Result(a, "ok", {"val_acc": .5, "test_acc": .4}), Result(a, "ok", {"val_acc": .4})], 3)
+    ([40.0, 40.0, 40.0], [50.0, 50.0, 50.0])
+    """
+    tests, vals = [], []
+    best = None
+    for i in range(n):
+        r = history[i] if i < len(history) else None  # a run that stopped early keeps its best
+        if r is not None and r.ok and "val_acc" in r.metrics and (best is None or r.metrics["val_acc"] > best.metrics["val_acc"]):
+            best = r
+        tests.append(float("nan") if best is None else 100.0 * best.metrics.get(report, best.metrics["val_acc"]))
+        vals.append(float("nan") if best is None else 100.0 * best.metrics["val_acc"])
+    return tests, vals
+
+
+def summarize_curves(per_seed: Sequence[Sequence[float]]) -> dict:
+    """Mean and standard error per query over seeds (``None`` where no seed has a value yet, for JSON)."""
+    arr = np.asarray(per_seed, dtype=float)  # (seeds, queries)
+    count = np.isfinite(arr).sum(0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.where(count > 0, np.nansum(arr, 0) / np.maximum(count, 1), np.nan)
+        dev = np.where(np.isfinite(arr), arr - mean, 0.0)
+        sem = np.where(count > 1, np.sqrt((dev**2).sum(0) / np.maximum(count - 1, 1) / np.maximum(count, 1)), 0.0)
+
+    def plain(a: np.ndarray) -> list[float | None]:
+        return [float(v) if np.isfinite(v) else None for v in a]
+
+    return {"mean": plain(mean), "sem": plain(np.where(count > 0, sem, np.nan))}
+
+
 @dataclass(frozen=True)
 class _Job:
     strategy: str
@@ -103,9 +137,10 @@ def _init_worker(space_name: str, path: str, budget: int, checkpoints: list[int]
     )
 
 
-def _run_job(job: _Job) -> tuple[_Job, list[float], list[float], float, float, dict[str, list[float]]]:
+def _run_job(job: _Job) -> tuple[_Job, list[float], list[float], float, float, dict[str, list[float]],
+                                 tuple[list[float], list[float]]]:
     """One run: (job, test per checkpoint, val per checkpoint, infeasible fraction, seconds, compute:
-    ``{"cost": spent after each checkpoint, "test"/"val": scores within each cost level}``)."""
+    ``{"cost": spent after each checkpoint, "test"/"val": scores within each cost level}``, per-query curves)."""
     space, evaluator = _WORKER["space"], _WORKER["evaluator"]
     start = time.perf_counter()
     strategy = make_strategy(job.strategy, space, seed=job.seed)
@@ -121,7 +156,8 @@ def _run_job(job: _Job) -> tuple[_Job, list[float], list[float], float, float, d
     compute = {"cost": [float(sum(r.cost for r in study.history[:n])) for n in _WORKER["checkpoints"]],
                "test": [best_test_at(study.history, k, report) for k in within],
                "val": [best_val_at(study.history, k) for k in within]}
-    return job, tests, vals, infeasible, time.perf_counter() - start, compute
+    curves = best_so_far_curves(study.history, _WORKER["budget"], report)
+    return job, tests, vals, infeasible, time.perf_counter() - start, compute, curves
 
 
 def summarize(values: Sequence[float], prefix: str = "") -> dict:
@@ -169,7 +205,10 @@ def run_bench(
     ``mean`` etc. are the test accuracy of the best-validation architecture, ``val_*`` that best
     validation accuracy (percent), ``cost_*`` the compute spent on the first N queries. When the
     table has ``train_time_s``, ``"_by_cost"`` is ``{"unit": "gpu_s", "levels": {str(N): compute},
-    strategy: {str(N): {"mean", ..., "val_mean", ...}}}``: the scores at equal compute. With
+    strategy: {str(N): {"mean", ..., "val_mean", ...}}}``: the scores at equal compute.
+    ``"_curves"`` holds test and val per query ``1..budget`` (``{strategy: {"test_mean", "test_sem",
+    "val_mean", "val_sem"}}``, for :func:`nao.viz.benchplot.plot_bench`) and ``"_optimum"`` the
+    table's (feasible) optimum (:func:`feasible_optimum`). With
     ``constraint`` (e.g. ``"params_m<=0.5"``, a cost column of the table) every strategy is
     wrapped by :func:`nao.constraints.constrain`, and the summary adds ``"_constraint"``
     (:func:`feasible_optimum`) and ``"_infeasible_fraction"`` (``{strategy: {"mean",
@@ -198,6 +237,7 @@ def run_bench(
     scores: dict[str, dict[int, list[float]]] = {s: {c: [0.0] * seeds for c in checkpoints} for s in strategies}
     vals: dict[str, dict[int, list[float]]] = {s: {c: [0.0] * seeds for c in checkpoints} for s in strategies}
     infeasible = {s: [0.0] * seeds for s in strategies}
+    curves: dict[str, dict[str, list]] = {s: {"test": [[]] * seeds, "val": [[]] * seeds} for s in strategies}
     times = dict.fromkeys(strategies, 0.0)
     costs = {s: {c: [0.0] * seeds for c in checkpoints} for s in strategies}
     by_cost = {s: {k: {c: [0.0] * seeds for c in checkpoints} for k in ("test", "val")} for s in strategies}
@@ -211,7 +251,8 @@ def run_bench(
     else:
         pool = ProcessPoolExecutor(workers, initializer=_init_worker, initargs=init)
         results = pool.map(_run_job, jobs)
-    for job, job_tests, job_vals, job_infeasible, elapsed, compute in results:
+    for job, job_tests, job_vals, job_infeasible, elapsed, compute, (test_curve, val_curve) in results:
+        curves[job.strategy]["test"][job.seed], curves[job.strategy]["val"][job.seed] = test_curve, val_curve
         for c, t, v in zip(checkpoints, job_tests, job_vals):
             scores[job.strategy][c][job.seed] = t
             vals[job.strategy][c][job.seed] = v
@@ -236,6 +277,9 @@ def run_bench(
         out["_by_cost"] = {"unit": "gpu_s", "levels": {str(c): lv for c, lv in zip(checkpoints, levels)},
                            **{s: {str(c): {**summarize(by_cost[s]["test"][c]), **summarize(by_cost[s]["val"][c], "val_")}
                                   for c in checkpoints} for s in strategies}}
+    out["_curves"] = {s: {f"{part}_{k}": v for part in ("test", "val") for k, v in summarize_curves(c[part]).items()}
+                      for s, c in curves.items()}
+    out["_optimum"] = feasible_optimum(table, constraint)
     if constraint is not None:
         out["_constraint"] = optimum
         out["_infeasible_fraction"] = {s: {"mean": float(np.mean(v)), "per_seed": v} for s, v in infeasible.items()}

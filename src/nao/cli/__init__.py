@@ -28,6 +28,7 @@ _COMMAND_MODULES = (
     "nao.cli.train",
     "nao.cli.report",
     "nao.cli.deploy",
+    "nao.cli.dashboard",
 )
 
 

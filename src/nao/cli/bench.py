@@ -2,6 +2,7 @@
 
     nao bench --space nb201 --benchmark FILE --strategies nao,local,rea,random --budget 150 --seeds 30
     nao bench --space nb201 --benchmark FILE --constraint 'params_m<=0.5'   # every strategy, feasible archs only
+    nao bench --benchmark FILE --strategies nao,random --plot bench.png      # best so far vs queries, ± s.e.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from nao.bench import format_table, run_bench
+from nao.errors import ConfigError
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -28,12 +30,16 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--constraint", default=None,
                    help="only propose architectures satisfying METRIC(<=|<|>=|>)NUMBER on a cost column of the table, "
                         "e.g. 'params_m<=0.5'; infeasible ones are never evaluated nor counted")
-    p.add_argument("--json", dest="json_out", default=None, help="also write the summary as JSON here")
+    p.add_argument("--json", dest="json_out", default=None,
+                   help="also write the summary as JSON here (and its plot beside it, same name with .png)")
+    p.add_argument("--plot", default=None, metavar="FILE.png",
+                   help="draw best-so-far against queries per strategy (± s.e.), validation and test panels")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     strategies = [s.strip() for s in args.strategies.split(",") if s.strip()]
+    plots = _plot_paths(args.plot, args.json_out)  # bad paths fail now, before any run is spent
     start = time.perf_counter()
     bars: list[tqdm] = []
 
@@ -57,4 +63,29 @@ def run(args: argparse.Namespace) -> int:
     if args.json_out:
         Path(args.json_out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json_out).write_text(json.dumps(summary, indent=2))
+    if plots:
+        from nao.viz.benchplot import plot_bench
+
+        title = (f"{Path(args.benchmark).name}: best so far, mean ± s.e. over {args.seeds} seeds"
+                 + (f", under {args.constraint}" if args.constraint else ""))
+        for path in plots:
+            plot_bench(summary, path, title=title)
+            print(f"plot: {path}")
     return 0
+
+
+def _plot_paths(plot: str | None, json_out: str | None) -> list[Path]:
+    """``--plot`` and the PNG beside ``--json``; ConfigError for a path that cannot be a PNG file."""
+    paths = []
+    if plot:
+        if Path(plot).suffix.lower() != ".png":
+            raise ConfigError(f"--plot {plot}: only .png is written")
+        paths.append(Path(plot))
+    if json_out:
+        if Path(json_out).is_dir():
+            raise ConfigError(f"--json {json_out}: is a directory")
+        paths.append(Path(json_out).with_suffix(".png"))
+    for path in paths:
+        if path.is_dir():
+            raise ConfigError(f"--plot {path}: is a directory")
+    return list(dict.fromkeys(paths))

@@ -4,7 +4,7 @@ The run is read by :func:`nao.viz.rundata.load_run` (every kind, old formats inc
 section below renders what the run has and is left out otherwise:
 
 summary (kind, objective, scores' source, best by the objective, winner, final test metric) ·
-best-so-far curve · objective per round · controller predictions · supernet per round ·
+best-so-far curve · accuracy against cost (Pareto front) · objective per round · controller predictions · supernet per round ·
 rerank table · final training · candidates' training · the winner's cell.
 
 >>> from nao.viz.report import fmt_metric
@@ -32,6 +32,7 @@ from nao.viz.curves import (
     report_metric,
     scale_of,
 )
+from nao.viz.pareto import pareto_section
 from nao.viz.rundata import RunData, Training, load_run
 
 # How many candidates' training curves one plot shows before it stops being readable.
@@ -45,7 +46,7 @@ def write_report(run_dir: str | os.PathLike) -> Path:
     out.mkdir(exist_ok=True)
     lines = [f"# Search report: `{run.path}`", "", *_summary(run)]
     sections: list[Callable[[RunData, Path], list[str]]] = [
-        _progress, _by_round, _predictions, _supernet, _rerank, _final, _candidates, _cell,
+        _progress, pareto_section, _by_round, _predictions, _supernet, _rerank, _final, _candidates, _cell,
     ]
     if not run.results:
         lines += ["", "The journal is empty: nothing was evaluated yet."]
