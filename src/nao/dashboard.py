@@ -142,6 +142,35 @@ def trial_of(result: Result, run: RunJournal, names: Sequence[str]):
                                      distributions=dists, user_attrs=attrs)
 
 
+def _batched_file_backend(path: str):
+    """A journal backend whose logs are read from memory and written to a JournalFileBackend in batches.
+
+    ``JournalFileBackend`` fsyncs once per log, i.e. per trial: mirroring 1000 records took ~7 s of
+    fsyncs. This one holds the logs (this process is the storage's only writer) and hands them to the
+    file backend in one ``append_logs`` call, one fsync, per :meth:`flush`.
+    """
+    from optuna.storages.journal import BaseJournalBackend, JournalFileBackend
+
+    class Batched(BaseJournalBackend):
+        def __init__(self) -> None:
+            self.file = JournalFileBackend(path)
+            self.logs: list[dict[str, Any]] = []
+            self.written = 0
+
+        def read_logs(self, log_number_from: int):  # noqa: ANN202 - Optuna's signature
+            return self.logs[log_number_from:]
+
+        def append_logs(self, logs: list[dict[str, Any]]) -> None:
+            self.logs.extend(logs)
+
+        def flush(self) -> None:
+            if self.written < len(self.logs):
+                self.file.append_logs(self.logs[self.written:])
+                self.written = len(self.logs)
+
+    return Batched()
+
+
 class Mirror:
     """An Optuna journal storage holding one study, the run's, kept level with its journal by :meth:`sync`.
 
@@ -153,10 +182,10 @@ class Mirror:
     def __init__(self, run: RunJournal, storage_path: str | os.PathLike) -> None:
         import optuna
         from optuna.storages import JournalStorage
-        from optuna.storages.journal import JournalFileBackend
 
         self.run = run
-        self.storage = JournalStorage(JournalFileBackend(str(storage_path)))
+        self._backend = _batched_file_backend(str(storage_path))
+        self.storage = JournalStorage(self._backend)
         direction = "maximize" if run.objective.mode == "max" else "minimize"
         verbosity = optuna.logging.get_verbosity()
         optuna.logging.set_verbosity(optuna.logging.WARNING)  # not Optuna's "A new study created" line
@@ -173,11 +202,13 @@ class Mirror:
         self.study.set_user_attr("objective", f"{run.objective.metric} ({run.objective.mode})")
         self.names = param_names(run.space)
         self.count = 0
+        self._backend.flush()
 
     def sync(self) -> int:
-        """Add the journal records not mirrored yet; returns how many were added."""
+        """Add the journal records not mirrored yet (written to the file at once); returns how many."""
         new = self.run.results()[self.count:]
         self.study.add_trials([trial_of(r, self.run, self.names) for r in new])
+        self._backend.flush()
         self.count += len(new)
         return len(new)
 
