@@ -36,17 +36,22 @@ def run(args: argparse.Namespace) -> int:
         n = export_storage(args.run_dir, args.export_only)
         print(f"wrote {args.export_only}: {n} trials (optuna-dashboard {args.export_only} serves it)")
         return 0
-    with Dashboard(args.run_dir, host=args.host, port=args.port) as dash:
+    # SIGTERM (a service manager, `kill`) stops as cleanly as Ctrl-C: the temporary mirror is removed. Set
+    # before serving starts, so a client that sees the server up can never kill it by the default action.
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    dash = None
+    try:
+        dash = Dashboard(args.run_dir, host=args.host, port=args.port)
         print(f"{dash.mirror.count} trials of {args.run_dir} at {dash.url} (Ctrl-C to stop)", file=sys.stderr)
-        # SIGTERM (a service manager, `kill`) stops as cleanly as Ctrl-C: the temporary mirror is removed.
-        previous = signal.signal(signal.SIGTERM, _interrupt)
-        try:
-            while True:
-                time.sleep(3600)
-        except KeyboardInterrupt:
-            print("stopped", file=sys.stderr)
-        finally:
-            signal.signal(signal.SIGTERM, previous)
+        dash.start()
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        print("stopped", file=sys.stderr)
+    finally:
+        if dash is not None:
+            dash.close()  # stops serving, removes the temporary mirror
+        signal.signal(signal.SIGTERM, previous)
     return 0
 
 
