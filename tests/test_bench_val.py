@@ -29,7 +29,8 @@ def test_summary_keeps_test_keys_and_adds_val(nb201_path, nb201_table):
     for s in ("random", "rea"):
         assert set(out[s]) == {"25", "30"}
         cell = out[s]["30"]
-        assert set(cell) == {"mean", "sem", "per_seed", "val_mean", "val_sem", "val_per_seed"}
+        assert set(cell) == {"mean", "sem", "per_seed", "val_mean", "val_sem", "val_per_seed",
+                             "cost_mean", "cost_sem", "cost_per_seed"}
         assert len(cell["val_per_seed"]) == 3 and np.isclose(cell["val_mean"], np.mean(cell["val_per_seed"]))
         # Best validation so far never decreases, and each seed's test figure is its best-val row's test.
         assert all(a <= b for a, b in zip(out[s]["25"]["val_per_seed"], cell["val_per_seed"]))
@@ -37,7 +38,9 @@ def test_summary_keeps_test_keys_and_adds_val(nb201_path, nb201_table):
         for v, t in zip(cell["val_per_seed"], cell["per_seed"]):
             assert np.isclose(test[np.isclose(val, v)], t).any()  # (a few rows share a val_acc)
     text = format_table(out)
-    assert "best validation accuracy" in text and "test accuracy" in text and text.count("@25") == 2
+    assert "best validation accuracy" in text and "test accuracy" in text
+    # Per query (test, val), then compute: spent, and test / val at equal compute.
+    assert sum(line.startswith("strategy") for line in text.splitlines()) == 5
     assert "_time_s" not in text
 
 
@@ -47,5 +50,5 @@ def test_cli_json_has_val_figures(nb201_path, tmp_path, capsys):
                "--workers", "1", "--json", str(out), "-q"])
     assert rc == 0
     cell = json.loads(out.read_text())["local"]["25"]
-    assert {"mean", "sem", "per_seed", "val_mean", "val_sem", "val_per_seed"} == set(cell)
+    assert {"mean", "sem", "per_seed", "val_mean", "val_sem", "val_per_seed", "cost_mean", "cost_sem", "cost_per_seed"} == set(cell)
     assert "best validation accuracy (%)" in capsys.readouterr().out

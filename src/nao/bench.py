@@ -323,7 +323,7 @@ def _cost_lines(summary: dict[str, dict], strategies: list[str], points: list[st
         return []
     hours = 1 / 3600
     head = f"{'strategy':<10}" + "".join(f"{'@' + p:>18}" for p in points)
-    lines = ["compute spent on the first N queries (GPU-hours of the table's train_time_s)", head, "-" * len(head)]
+    lines = ["compute spent on the first N queries (GPU-hours: the table's training times)", head, "-" * len(head)]
     for s in strategies:
         lines.append(f"{s:<10}" + "".join(f"{summary[s][p]['cost_mean'] * hours:>11.2f} ± {summary[s][p]['cost_sem'] * hours:<4.2f}"
                                            for p in points))
