@@ -3,6 +3,7 @@
     nao bench --space nb201 --benchmark FILE --strategies nao,local,rea,random --budget 150 --seeds 30
     nao bench --space nb201 --benchmark FILE --constraint 'params_m<=0.5'   # every strategy, feasible archs only
     nao bench --benchmark FILE --strategies nao,random --plot bench.png      # best so far vs queries, ± s.e.
+    nao bench --benchmark FILE --fidelity asha --seeds 30   # NB201 as a two-fidelity simulator (nao.fidelity)
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from nao.bench import format_table, run_bench
+from nao.cli import bench_fidelity
 from nao.errors import ConfigError
 
 
@@ -23,7 +25,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("bench", help="compare strategies on a tabular benchmark over many seeds")
     p.add_argument("--space", default="nb201", help="search space (default: nb201)")
     p.add_argument("--benchmark", required=True, help="benchmark table (.csv.gz, NAS-Bench-201 format)")
-    p.add_argument("--strategies", default="nao,local,rea,random", help="comma-separated strategy names")
+    p.add_argument("--strategies", default=None, help="comma-separated strategy names (default: nao,local,rea,random)")
     p.add_argument("--budget", type=int, default=150, help="unique queries per run (default: 150)")
     p.add_argument("--seeds", type=int, default=30, help="runs per strategy, seeds 0..N-1 (default: 30)")
     p.add_argument("--workers", type=int, default=None, help="parallel processes (default: all cores)")
@@ -34,11 +36,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="also write the summary as JSON here (and its plot beside it, same name with .png)")
     p.add_argument("--plot", default=None, metavar="FILE.png",
                    help="draw best-so-far against queries per strategy (± s.e.), validation and test panels")
+    bench_fidelity.add_flags(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    strategies = [s.strip() for s in args.strategies.split(",") if s.strip()]
+    if args.fidelity:
+        return bench_fidelity.run(args)
+    strategies = [s.strip() for s in (args.strategies or "nao,local,rea,random").split(",") if s.strip()]
     plots = _plot_paths(args.plot, args.json_out)  # bad paths fail now, before any run is spent
     start = time.perf_counter()
     bars: list[tqdm] = []

@@ -1,0 +1,154 @@
+"""``nao bench --fidelity``: arms on the two-fidelity NB201 simulator, many seeds, against compute.
+
+For every arm and seed :func:`nao.fidelity.simulate.simulate` runs until the compute budget is
+spent; the summary gives, at checkpoints of compute (GPU-hours) and of simulated wall time
+(hours), the mean ± s.e. over seeds of the incumbent's 200-epoch test accuracy (the
+best-validation architecture of the highest rung reached), and the compute at which that mean
+first reaches each target accuracy (None: not within the budget).
+
+>>> compute_to_reach(np.array([93.0, 94.0, 94.4]), np.array([1.0, 2.0, 3.0]), 94.3)
+3.0
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+
+import numpy as np
+
+from nao.bench import summarize
+from nao.errors import ConfigError
+from nao.evaluators.tabular import TabularBenchmark
+from nao.fidelity.scheduler import DEFAULT_ETA, SCHEDULERS
+from nao.fidelity.simulate import ARMS, TwoFidelityTable, make_arm, simulate, value_at
+from nao.spaces import get_space
+
+#: Resolution of the compute and wall-time grids (hours).
+GRID_H = 0.25
+DEFAULT_TARGETS = (94.30, 94.35)
+
+_WORKER: dict = {}
+
+
+def _init(path: str, promotion: str) -> None:
+    import torch
+
+    torch.set_num_threads(1)  # seeds run in parallel processes
+    _WORKER["table"] = TwoFidelityTable.of(TabularBenchmark.load(path, get_space("nb201")), promotion)
+
+
+def _job(args: tuple) -> tuple:
+    arm, seed, scheduler, eta, workers, max_cost_s = args
+    start = time.perf_counter()
+    table = _WORKER["table"]
+    trace = simulate(make_arm(arm, table, seed, scheduler, eta), table, workers, max_cost_s)
+    return arm, seed, trace, time.perf_counter() - start
+
+
+def compute_to_reach(mean: np.ndarray, grid: np.ndarray, target: float) -> float | None:
+    """The first grid point where ``mean`` reaches ``target`` (None if it never does)."""
+    hit = np.nonzero(np.nan_to_num(mean, nan=-math.inf) >= target - 1e-9)[0]
+    return float(grid[hit[0]]) if len(hit) else None
+
+
+def run_fidelity_bench(
+    benchmark: str | os.PathLike,
+    arms: Sequence[str] = ARMS,
+    scheduler: str = "asha",
+    seeds: int = 30,
+    sim_workers: int = 4,
+    max_gpu_hours: float = 100.0,
+    promotion: str = "restart",
+    eta: float = DEFAULT_ETA,
+    targets: Sequence[float] = DEFAULT_TARGETS,
+    workers: int | None = None,
+    progress: Callable[[str, int, float], None] | None = None,
+) -> dict:
+    """Run every arm for seeds ``0..seeds-1``; returns the JSON-able summary (see module docstring)."""
+    if scheduler not in SCHEDULERS:
+        raise ConfigError(f"--fidelity: unknown scheduler {scheduler!r}; choose from {', '.join(SCHEDULERS)}")
+    for arm in arms:
+        if arm not in ARMS:
+            raise ConfigError(f"--strategies: unknown arm {arm!r} for --fidelity; choose from {', '.join(ARMS)}")
+    if seeds < 1:
+        raise ConfigError(f"--seeds must be at least 1, got {seeds}")
+    if not max_gpu_hours > 0:
+        raise ConfigError(f"--max-gpu-hours must be a positive number, got {max_gpu_hours}")
+    if sim_workers < 1:
+        raise ConfigError(f"--sim-workers must be at least 1, got {sim_workers}")
+    TwoFidelityTable.of(TabularBenchmark.load(benchmark, get_space("nb201")), promotion)  # errors here, once
+    jobs = [(a, s, scheduler, eta, sim_workers, max_gpu_hours * 3600.0) for a in arms for s in range(seeds)]
+    workers = workers or min(os.cpu_count() or 1, len(jobs))
+    init = (str(benchmark), promotion)
+    traces: dict[str, list] = {a: [None] * seeds for a in arms}
+    times = dict.fromkeys(arms, 0.0)
+    if workers <= 1:
+        _init(*init)
+        results = map(_job, jobs)
+    else:
+        pool = ProcessPoolExecutor(workers, initializer=_init, initargs=init)
+        results = pool.map(_job, jobs)
+    for arm, seed, trace, elapsed in results:
+        traces[arm][seed] = trace
+        times[arm] += elapsed
+        if progress:
+            progress(arm, seed, elapsed)
+    if workers > 1:
+        pool.shutdown()
+    return _summary(traces, times, max_gpu_hours, targets, dict(
+        scheduler=scheduler, eta=eta, sim_workers=sim_workers, max_gpu_hours=max_gpu_hours,
+        promotion_cost=promotion, seeds=seeds, benchmark=os.path.basename(str(benchmark))))
+
+
+def _summary(traces: dict[str, list], times: dict[str, float], max_h: float, targets: Sequence[float],
+             settings: dict) -> dict:
+    grid_h = np.arange(GRID_H, max_h + 1e-9, GRID_H)
+    max_wall_h = max(t.wall_s[-1] for ts in traces.values() for t in ts if t.wall_s) / 3600
+    wall_h = np.arange(GRID_H, max_wall_h + GRID_H, GRID_H)
+    points = [p for p in (max_h / 8, max_h / 4, max_h / 2, max_h)]
+    out: dict = {"_settings": settings, "_time_s": times, "_targets": list(targets)}
+    for arm, ts in traces.items():
+        comp = np.array([value_at(t, grid_h * 3600) for t in ts])  # (seeds, grid)
+        wall = np.array([value_at(t, wall_h * 3600, "wall_s") for t in ts])
+        mean_c, mean_w = np.nanmean(comp, axis=0), np.nanmean(wall, axis=0)
+        at = {f"{p:g}": summarize(comp[:, min(len(grid_h) - 1, int(round(p / GRID_H)) - 1)]) for p in points}
+        out[arm] = {
+            "at_gpu_hours": at,
+            "gpu_hours_to": {f"{x:.2f}": compute_to_reach(mean_c, grid_h, x) for x in targets},
+            "wall_hours_to": {f"{x:.2f}": compute_to_reach(mean_w, wall_h, x) for x in targets},
+            "curve_gpu_hours": {"x": grid_h.tolist(), "mean": mean_c.tolist(),
+                                "sem": (np.nanstd(comp, axis=0, ddof=1) / math.sqrt(len(ts))).tolist() if len(ts) > 1 else None},
+            "curve_wall_hours": {"x": wall_h.tolist(), "mean": mean_w.tolist()},
+            "queries": summarize([t.queries[-1] for t in ts]),
+            "wall_hours": summarize([t.wall_s[-1] / 3600 for t in ts]),
+            "idle_share": summarize([1 - t.busy_s / (settings["sim_workers"] * t.wall_s[-1]) for t in ts]),
+        }
+    return out
+
+
+def format_fidelity_table(summary: dict) -> str:
+    """Plain text: per arm, test accuracy at compute checkpoints and compute/wall time to each target."""
+    arms = [a for a in summary if not a.startswith("_")]
+    st = summary["_settings"]
+    points = list(summary[arms[0]]["at_gpu_hours"])
+    targets = list(summary[arms[0]]["gpu_hours_to"])
+    lines = [f"NB201 two-fidelity simulation: scheduler {st['scheduler']} (eta {st['eta']:g}), {st['sim_workers']} "
+             f"simulated workers, promotion pays {'the full 200 epochs' if st['promotion_cost'] == 'restart' else 'the difference'}, "
+             f"{st['seeds']} seeds",
+             "test accuracy (%) of the best-validation architecture (highest rung) at GPU-hours of compute",
+             f"{'arm':<22}" + "".join(f"{'@' + p + 'h':>16}" for p in points)
+             + "".join(f"{'GPUh to ' + t:>16}" for t in targets) + "".join(f"{'wall h to ' + t:>16}" for t in targets)
+             + f"{'queries':>10}{'idle':>8}"]
+    lines.append("-" * len(lines[-1]))
+    for a in arms:
+        s = summary[a]
+        cells = "".join(f"{s['at_gpu_hours'][p]['mean']:>10.2f} ± {s['at_gpu_hours'][p]['sem']:<4.2f}" for p in points)
+        for key in ("gpu_hours_to", "wall_hours_to"):
+            cells += "".join(f"{'-' if s[key][t] is None else format(s[key][t], '.2f'):>16}" for t in targets)
+        cells += f"{s['queries']['mean']:>10.0f}{100 * s['idle_share']['mean']:>7.1f}%"
+        lines.append(f"{a:<22}{cells}")
+    return "\n".join(lines)
