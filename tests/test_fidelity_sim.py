@@ -97,7 +97,7 @@ def test_one_worker_full_fidelity_is_the_plain_strategy(small_table):
     assert trace.wall_s == trace.compute_s  # one worker: wall time is compute
 
 
-@pytest.mark.parametrize("arm", ["nao-mf", "random-mf", "optuna-tpe-hyperband", "optuna-tpe"])
+@pytest.mark.parametrize("arm", ["nao-mf", "nao-mf-blend", "random-mf", "optuna-tpe-hyperband", "optuna-tpe"])
 def test_every_arm_runs_under_every_scheduler(small_table, arm):
     table, _ = small_table
     for sched in ("asha", "sh", "hyperband"):

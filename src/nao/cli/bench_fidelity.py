@@ -20,7 +20,7 @@ from tqdm import tqdm
 from nao.errors import ConfigError
 from nao.fidelity.bench import DEFAULT_TARGETS, format_fidelity_table, run_fidelity_bench
 from nao.fidelity.scheduler import DEFAULT_ETA, SCHEDULERS
-from nao.fidelity.simulate import ARMS, PROMOTION_COSTS
+from nao.fidelity.simulate import ARMS, EXTRA_ARMS, PROMOTION_COSTS
 
 
 def add_flags(p: argparse.ArgumentParser) -> None:
@@ -28,7 +28,7 @@ def add_flags(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("multi-fidelity simulation (NB201's 12- and 200-epoch columns as two rungs)")
     g.add_argument("--fidelity", choices=sorted(SCHEDULERS), default=None,
                    help="simulate parallel workers under this scheduler for the multi-fidelity arms; "
-                        f"--strategies then names arms ({', '.join(ARMS)}; default: all)")
+                        f"--strategies then names arms ({', '.join(ARMS)}; default: all; also {', '.join(EXTRA_ARMS)})")
     g.add_argument("--sim-workers", type=int, default=4, help="simulated parallel workers (default: 4)")
     g.add_argument("--max-gpu-hours", type=float, default=100.0,
                    help="compute budget per run in the table's GPU-hours (default: 100)")

@@ -105,9 +105,18 @@ def check_meta(where: Path, found: Mapping[str, Any] | None, meta: Mapping[str, 
     )
 
 
-def read_cached(out: Path, arch: Architecture, meta: Mapping[str, Any]) -> Result | None:
+def rung_result_name(epochs: float | None) -> str:
+    """The result file of a candidate trained to ``epochs`` (a fidelity rung); None: the full training.
+
+    >>> rung_result_name(None), rung_result_name(3)
+    ('result.json', 'result_e3.json')
+    """
+    return RESULT_NAME if epochs is None else f"result_e{epochs:g}.json"
+
+
+def read_cached(out: Path, arch: Architecture, meta: Mapping[str, Any], name: str = RESULT_NAME) -> Result | None:
     """The stored :class:`Result` of a finished candidate in ``out`` (None if not finished)."""
-    path = out / RESULT_NAME
+    path = out / name
     if not path.is_file():
         return None
     try:
@@ -120,14 +129,14 @@ def read_cached(out: Path, arch: Architecture, meta: Mapping[str, Any]) -> Resul
                   rec.get("error"), info, fidelity=rec.get("fidelity"), cost=float(rec.get("cost", 0.0)))
 
 
-def write_cached(out: Path, result: Result, meta: Mapping[str, Any]) -> None:
-    """Atomically record a finished candidate's outcome in ``out/result.json``."""
+def write_cached(out: Path, result: Result, meta: Mapping[str, Any], name: str = RESULT_NAME) -> None:
+    """Atomically record a finished candidate's outcome in ``out/result.json`` (or ``name``)."""
     rec = {"status": result.status, "metrics": result.metrics, "cost_s": result.cost_s, "error": result.error,
            "info": result.info, "fidelity": result.fidelity, "cost": result.cost, "meta": dict(meta)}
     out.mkdir(parents=True, exist_ok=True)  # a run can fail before its first checkpoint
-    tmp = out / (RESULT_NAME + ".tmp")
+    tmp = out / (name + ".tmp")
     tmp.write_text(json.dumps(rec, indent=2, default=str) + "\n")
-    os.replace(tmp, out / RESULT_NAME)
+    os.replace(tmp, out / name)
 
 
 # -- the evaluator ----------------------------------------------------------------------------------
@@ -278,22 +287,52 @@ class TrainingEvaluator(Evaluator):
     def evaluate(self, archs: Sequence[Architecture]) -> list[Result]:
         return [self._one(arch) for arch in archs]
 
-    def _one(self, arch: Architecture) -> Result:
+    #: Fidelity unit of :meth:`evaluate_at` (what ``--fidelity`` rungs count).
+    fidelity_unit = "epochs"
+
+    @property
+    def max_fidelity(self) -> float:
+        """The top rung: the planned training (``train_config.epochs``)."""
+        return float(self.train_config.epochs)
+
+    def evaluate_at(self, archs: Sequence[Architecture], epochs: float) -> list[Result]:
+        """Train each of ``archs`` up to ``epochs`` (a fidelity rung) and score it there.
+
+        A candidate already trained to a lower rung *continues from its checkpoint*; the learning
+        rate follows the cosine schedule planned for ``train_config.epochs`` (the top rung), so a
+        candidate promoted rung by rung ends bit-for-bit as if it had been trained to the top at
+        once. Needs ``checkpoint_root`` (the checkpoints are what a promotion continues from).
+        """
+        if self.checkpoint_root is None:
+            raise ConfigError("--fidelity needs candidate checkpoints to continue from (checkpoint_root)")
+        top = int(self.train_config.epochs)
+        until = int(round(epochs))
+        if not 1 <= until <= top:
+            raise ConfigError(f"--fidelity: rung of {epochs:g} epochs outside 1..{top}")
+        return [self._one(arch, None if until == top else until, rung=True) for arch in archs]
+
+    def _one(self, arch: Architecture, until: int | None = None, rung: bool = False) -> Result:
         t0 = time.perf_counter()
         out, meta = self.candidate_dir(arch), self.candidate_meta(arch)
+        name = rung_result_name(until)
         if out is not None:
-            cached = read_cached(out, arch, meta)
+            cached = read_cached(out, arch, meta, name)
             if cached is not None:
                 return cached
-            if (out / CHECKPOINT_NAME).is_file():
-                check_meta(out / CHECKPOINT_NAME, load_checkpoint(out / CHECKPOINT_NAME).get("meta"), meta)
+        start_epoch = 0  # epochs already trained: a promotion (or a killed run) continues from there
+        if out is not None and (out / CHECKPOINT_NAME).is_file():
+            state = load_checkpoint(out / CHECKPOINT_NAME)
+            check_meta(out / CHECKPOINT_NAME, state.get("meta"), meta)
+            start_epoch = int(state.get("epoch", 0))
         sets = self._sets()
         try:
             model = build_network(self.space, arch, self.network, torch.Generator().manual_seed(self.seed))
             evals = {k: v for k, v in sets.items() if k != "train"}
             run = train_classifier(model, sets["train"], evals, self.train_config, self._runtime, out_dir=out,
-                                   resume=True, meta=meta, quiet=True)
+                                   resume=True, meta=meta, quiet=True, until_epoch=until)
             result = self._result(arch, run, count_parameters(model) / 1e6, time.perf_counter() - t0)
+            if rung:
+                result.info.update(fidelity=float(run.epochs_done), from_epoch=start_epoch)
         except Exception as e:  # an OOM must not end the search; anything else is a bug
             if not _is_oom(e):
                 raise
@@ -304,7 +343,7 @@ class TrainingEvaluator(Evaluator):
             if self._runtime is not None and self._runtime.device.type == "cuda":
                 torch.cuda.empty_cache()
         if out is not None:
-            write_cached(out, result, meta)  # divergence is deterministic: a failure is final too
+            write_cached(out, result, meta, name)  # divergence is deterministic: a failure is final too
         return result
 
     def _result(self, arch: Architecture, run: Any, params_m: float, cost_s: float) -> Result:

@@ -24,7 +24,7 @@ from nao.bench import summarize
 from nao.errors import ConfigError
 from nao.evaluators.tabular import TabularBenchmark
 from nao.fidelity.scheduler import DEFAULT_ETA, SCHEDULERS
-from nao.fidelity.simulate import ARMS, TwoFidelityTable, make_arm, simulate, value_at
+from nao.fidelity.simulate import ARMS, EXTRA_ARMS, TwoFidelityTable, make_arm, simulate, value_at
 from nao.spaces import get_space
 
 #: Resolution of the compute and wall-time grids (hours).
@@ -72,8 +72,8 @@ def run_fidelity_bench(
     if scheduler not in SCHEDULERS:
         raise ConfigError(f"--fidelity: unknown scheduler {scheduler!r}; choose from {', '.join(SCHEDULERS)}")
     for arm in arms:
-        if arm not in ARMS:
-            raise ConfigError(f"--strategies: unknown arm {arm!r} for --fidelity; choose from {', '.join(ARMS)}")
+        if arm not in ARMS + EXTRA_ARMS:
+            raise ConfigError(f"--strategies: unknown arm {arm!r} for --fidelity; choose from {', '.join(ARMS + EXTRA_ARMS)}")
     if seeds < 1:
         raise ConfigError(f"--seeds must be at least 1, got {seeds}")
     if not max_gpu_hours > 0:

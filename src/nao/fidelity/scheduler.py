@@ -26,7 +26,7 @@ Job(rung=1, candidate='c1')
 from __future__ import annotations
 
 import math
-from collections.abc import Hashable, Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -100,16 +100,20 @@ class Scheduler:
     Args:
         rungs: increasing fidelities (epochs); only their number matters to the scheduling.
         eta: reduction factor: the top ``1/eta`` of a rung is promoted.
+        ranker: optional reordering of a rung's ok records (given best-score first) before the
+            top ``1/eta`` is taken, e.g. by a predictor's view as well (None: the scores alone).
     """
 
     name = "base"
 
-    def __init__(self, rungs: Sequence[float], eta: float = DEFAULT_ETA) -> None:
+    def __init__(self, rungs: Sequence[float], eta: float = DEFAULT_ETA,
+                 ranker: Callable[[int, list[Record]], list[Record]] | None = None) -> None:
         if len(rungs) < 1 or any(b <= a for a, b in zip(rungs, rungs[1:])):
             raise ConfigError(f"fidelity rungs must be increasing, got {list(rungs)}")
         _check_eta(eta)
         self.rungs = tuple(float(r) for r in rungs)
         self.eta = float(eta)
+        self.ranker = ranker
         self.done: list[dict[Hashable, Record]] = [{} for _ in self.rungs]  # rung -> candidate -> record
         self.running: set[tuple[Hashable, int]] = set()
         self.started: list[set[Hashable]] = [set() for _ in self.rungs]  # rung -> candidates ever started there
@@ -157,8 +161,11 @@ class Scheduler:
 
     def _ranked(self, rung: int) -> list[Record]:
         """Finished records of ``rung``, best first (failed last); ties by finishing order."""
-        recs = list(self.done[rung].values())
-        return sorted(recs, key=lambda r: -r.score if r.ok else math.inf)
+        recs = sorted(self.done[rung].values(), key=lambda r: -r.score if r.ok else math.inf)
+        if self.ranker is not None:
+            ok = [r for r in recs if r.ok]
+            recs = self.ranker(rung, ok) + [r for r in recs if not r.ok]
+        return recs
 
 
 class ASHA(Scheduler):
@@ -211,8 +218,9 @@ class SuccessiveHalving(Scheduler):
 
     name = "sh"
 
-    def __init__(self, rungs: Sequence[float], eta: float = DEFAULT_ETA, bracket_size: int | None = None) -> None:
-        super().__init__(rungs, eta)
+    def __init__(self, rungs: Sequence[float], eta: float = DEFAULT_ETA, bracket_size: int | None = None,
+                 ranker: Callable[[int, list[Record]], list[Record]] | None = None) -> None:
+        super().__init__(rungs, eta, ranker)
         n0 = bracket_size if bracket_size is not None else round(self.eta ** len(self.rungs))
         if n0 < 1:
             raise ConfigError(f"successive halving: bracket size must be >= 1, got {n0}")
@@ -291,8 +299,9 @@ class Hyperband(SuccessiveHalving):
 
     name = "hyperband"
 
-    def __init__(self, rungs: Sequence[float], eta: float = DEFAULT_ETA) -> None:
-        super().__init__(rungs, eta, bracket_size=1)
+    def __init__(self, rungs: Sequence[float], eta: float = DEFAULT_ETA,
+                 ranker: Callable[[int, list[Record]], list[Record]] | None = None) -> None:
+        super().__init__(rungs, eta, bracket_size=1, ranker=ranker)
 
     def _new_bracket(self) -> _Bracket:
         k = len(self.rungs)
@@ -304,8 +313,9 @@ class Hyperband(SuccessiveHalving):
 SCHEDULERS = {"asha": ASHA, "sh": SuccessiveHalving, "hyperband": Hyperband}
 
 
-def make_scheduler(name: str, rungs: Sequence[float], eta: float = DEFAULT_ETA) -> Scheduler:
+def make_scheduler(name: str, rungs: Sequence[float], eta: float = DEFAULT_ETA,
+                   ranker: Callable[[int, list[Record]], list[Record]] | None = None) -> Scheduler:
     """A scheduler by name (``asha``, ``sh``, ``hyperband``); ConfigError naming ``--fidelity`` otherwise."""
     if name not in SCHEDULERS:
         raise ConfigError(f"--fidelity: unknown scheduler {name!r}; choose from {', '.join(SCHEDULERS)} or none")
-    return SCHEDULERS[name](rungs, eta)
+    return SCHEDULERS[name](rungs, eta, ranker=ranker)

@@ -264,8 +264,29 @@ def simulate(arm: Arm, table: TwoFidelityTable, workers: int, max_cost_s: float)
     return trace
 
 
-#: Arms of ``nao bench --fidelity``; ``{fid}`` is replaced by the scheduler (asha, sh, hyperband).
+#: Arms of ``nao bench --fidelity`` (``-mf``: under the scheduler named by ``--fidelity``).
 ARMS = ("nao-mf", "nao", "random-mf", "random", "optuna-tpe-hyperband", "optuna-tpe")
+#: Further arms, on request: multi-fidelity NAO whose promotions also follow its predictor.
+EXTRA_ARMS = ("nao-mf-blend",)
+
+
+def predictor_ranker(strategy: MultiFidelityNAO, table: TwoFidelityTable, arch_of: dict[Hashable, Architecture]):
+    """Order a rung by the mean of two ranks: measured score and the controllers' prediction.
+
+    The low rung's score is a noisy view of the top rung's; the predictor, trained on every
+    label, is another. Averaging ranks needs no common scale. Before the first fit: scores only.
+    """
+
+    def rank(rung: int, recs: list[Record]) -> list[Record]:
+        pred = strategy.predicted([arch_of[r.candidate] for r in recs])
+        if pred is None or rung == table.top:
+            return recs
+        by_pred = np.empty(len(recs))
+        by_pred[np.argsort(-pred, kind="stable")] = np.arange(len(recs))
+        both = np.arange(len(recs)) + by_pred
+        return [recs[i] for i in np.argsort(both, kind="stable")]
+
+    return rank
 
 
 def make_arm(name: str, table: TwoFidelityTable, seed: int, scheduler: str = "asha", eta: float = DEFAULT_ETA,
@@ -274,9 +295,12 @@ def make_arm(name: str, table: TwoFidelityTable, seed: int, scheduler: str = "as
     ``random-mf`` (random search under ``scheduler``), ``random``, ``optuna-tpe-hyperband``
     (Optuna TPE + HyperbandPruner), ``optuna-tpe`` (full fidelity)."""
     space = table.table.space
-    if name == "nao-mf":
+    if name in ("nao-mf", "nao-mf-blend"):
         strategy = MultiFidelityNAO(space, seed=seed, max_fidelity=table.epochs[-1], **(nao_options or {}))
-        return StrategyArm(strategy, table, make_scheduler(scheduler, table.epochs, eta))
+        arm = StrategyArm(strategy, table)
+        ranker = predictor_ranker(strategy, table, arm._arch) if name == "nao-mf-blend" else None
+        arm.scheduler = make_scheduler(scheduler, table.epochs, eta, ranker)
+        return arm
     if name == "random-mf":
         return StrategyArm(make_strategy("random", space, seed=seed), table, make_scheduler(scheduler, table.epochs, eta))
     if name in ("nao", "random"):
@@ -285,7 +309,7 @@ def make_arm(name: str, table: TwoFidelityTable, seed: int, scheduler: str = "as
         return OptunaArm(table, seed, "tpe", "hyperband")
     if name == "optuna-tpe":
         return OptunaArm(table, seed, "tpe", None)
-    raise ConfigError(f"--strategies: unknown arm {name!r} for --fidelity; choose from {', '.join(ARMS)}")
+    raise ConfigError(f"--strategies: unknown arm {name!r} for --fidelity; choose from {', '.join(ARMS + EXTRA_ARMS)}")
 
 
 def value_at(trace: Trace, xs: np.ndarray, axis: str = "compute_s") -> np.ndarray:

@@ -321,6 +321,7 @@ def train_classifier(
     meta: Mapping[str, Any] | None = None,
     quiet: bool = False,
     stop_after_epoch: Callable[[dict[str, Any]], bool] | None = None,
+    until_epoch: int | None = None,
 ) -> TrainResult:
     """Train ``model`` on ``train``, evaluating on each of ``evals`` (name -> set).
 
@@ -337,6 +338,9 @@ def train_classifier(
         quiet: no progress bars.
         stop_after_epoch: called with each epoch's history row (after checkpointing);
             returning True ends the run early -- it can be resumed later.
+        until_epoch: train only up to this epoch and evaluate there (a fidelity rung); the
+            learning-rate schedule stays planned for ``cfg.epochs``, so resuming later continues
+            exactly the run that was planned (:mod:`nao.fidelity`).
 
     Returns a :class:`TrainResult`; divergence gives ``status="failed"`` rather than an exception.
     """
@@ -355,7 +359,8 @@ def train_classifier(
     final: dict[str, float] = dict(trainer.history[-1]) if trainer.history else {}
     devices = [runtime.device.index or 0] if runtime.device.type == "cuda" else []
     with torch.random.fork_rng(devices=devices):  # our seeding must not leak into the caller's RNG
-        while trainer.epoch < cfg.epochs:
+        stop = cfg.epochs if until_epoch is None else min(cfg.epochs, until_epoch)
+        while trainer.epoch < stop:
             try:
                 row = trainer.run_epoch(quiet)
             except Divergence as e:
@@ -364,7 +369,7 @@ def train_classifier(
                 break
             trainer.epoch += 1
             last = trainer.epoch == cfg.epochs
-            if last or (cfg.eval_every > 0 and trainer.epoch % cfg.eval_every == 0):
+            if trainer.epoch == stop or (cfg.eval_every > 0 and trainer.epoch % cfg.eval_every == 0):
                 row.update(trainer.run_evals())
             row = {"epoch": trainer.epoch, "lr": trainer.optimizer.param_groups[0]["lr"], **row}
             trainer.history.append(row)
