@@ -127,3 +127,32 @@ def test_a_promoted_candidate_continues_and_ends_as_the_planned_training(tmp_pat
         rung.evaluate_at([arch], 5)
     with pytest.raises(ConfigError, match="checkpoint"):
         TrainingEvaluator(space, _images(96, 1), _images(32, 2), network=net, train_config=cfg).evaluate_at([arch], 1)
+
+
+def test_a_promoted_language_model_continues_as_the_planned_training(tmp_path):
+    from nao.data.corpus import load_corpus
+    from nao.evaluators.lm_training import LMTrainingEvaluator
+    from nao.train.lm import preset
+
+    d = tmp_path / "ptb"
+    d.mkdir()
+    words = "the cat sat on a mat and the dog ran to it".split()
+    rng = np.random.default_rng(0)
+    for split, n in (("train", 400), ("valid", 80), ("test", 80)):
+        (d / f"ptb.{split}.txt").write_text("\n".join(" ".join(rng.choice(words, 8)) for _ in range(n // 8)) + "\n")
+    corpus = load_corpus(d)
+    space = get_space("rnn")
+    cfg = preset("tiny", epochs=1, eval_every=10)
+
+    def ev(root):
+        return LMTrainingEvaluator(space, corpus, cfg, checkpoint_root=root)
+
+    arch = space.named("NAO")
+    (direct,) = ev(tmp_path / "a").evaluate([arch])
+    rung = ev(tmp_path / "b")
+    assert rung.rung_steps(1 / 3) % 10 == 0
+    (low,) = rung.evaluate_at([arch], 1 / 3)
+    (top,) = rung.evaluate_at([arch], 1)
+    assert low.info["steps"] == rung.rung_steps(1 / 3) < top.info["steps"] == direct.info["steps"]
+    assert top.info["from_step"] == low.info["steps"]  # continued from the rung's checkpoint
+    assert top.metrics == direct.metrics

@@ -45,7 +45,7 @@ import torch
 from nao.data.corpus import Corpus, batchify, check_bptt
 from nao.errors import ConfigError
 from nao.evaluators.base import Evaluator
-from nao.evaluators.training import _is_oom, candidate_id, check_meta, read_cached, write_cached
+from nao.evaluators.training import RESULT_NAME, _is_oom, candidate_id, check_meta, read_cached, write_cached
 from nao.nn.rnn import build_model, count_parameters
 from nao.registry import EVALUATORS
 from nao.results import Result
@@ -121,22 +121,60 @@ class LMTrainingEvaluator(Evaluator):
     def evaluate(self, archs: Sequence[Architecture]) -> list[Result]:
         return [self._one(arch) for arch in archs]
 
-    def _one(self, arch: Architecture) -> Result:
+    #: Fidelity unit of :meth:`evaluate_at`: passes over the training text (fractions allowed).
+    fidelity_unit = "epochs"
+
+    @property
+    def max_fidelity(self) -> float:
+        """The top rung: the planned passes (``config.epochs``)."""
+        return float(self.config.epochs)
+
+    def rung_steps(self, epochs: float) -> int:
+        """Steps of a rung of ``epochs`` passes, a whole number of validation intervals (at least one).
+
+        Validations decide the best checkpoint and when averaging starts, so a rung that ends on
+        one keeps a continued candidate's run identical to the planned longer one.
+        """
+        spe = max(1, (batchify(self.corpus.train, self.config.batch_size).size(0) - 2) // self.config.bptt)
+        per_eval = self.config.eval_every or spe
+        return per_eval * max(1, round(epochs * spe / per_eval))
+
+    def evaluate_at(self, archs: Sequence[Architecture], epochs: float) -> list[Result]:
+        """Train each of ``archs`` up to ``epochs`` passes (a fidelity rung; a fraction of a pass is fine).
+
+        A candidate trained to a lower rung *continues from its checkpoint* (constant learning rate
+        with averaged SGD triggered by validations: nothing in the schedule depends on the planned
+        length, so continuing is the longer training). Needs ``checkpoint_root``.
+        """
+        if self.checkpoint_root is None:
+            raise ConfigError("--fidelity needs candidate checkpoints to continue from (checkpoint_root)")
+        if not 0 < epochs <= self.config.epochs:
+            raise ConfigError(f"--fidelity: rung of {epochs:g} epochs outside (0, {self.config.epochs}]")
+        until = None if epochs >= self.config.epochs else self.rung_steps(epochs)
+        return [self._one(arch, until, rung=True) for arch in archs]
+
+    def _one(self, arch: Architecture, until: int | None = None, rung: bool = False) -> Result:
         t0 = time.perf_counter()
         out, meta = self.candidate_dir(arch), self.candidate_meta(arch)
+        name = RESULT_NAME if until is None else f"result_s{until}.json"
+        start_steps = 0
         if out is not None:
-            cached = read_cached(out, arch, meta)
+            cached = read_cached(out, arch, meta, name)
             if cached is not None:
                 return cached
             if (out / CHECKPOINT_NAME).is_file():
-                check_meta(out / CHECKPOINT_NAME, load_checkpoint(out / CHECKPOINT_NAME).get("meta"), meta)
+                state = load_checkpoint(out / CHECKPOINT_NAME)
+                check_meta(out / CHECKPOINT_NAME, state.get("meta"), meta)
+                start_steps = int(state.get("trainer", {}).get("steps", 0))
         device = _resolve_device(self.device)
         try:
             model = build_model(self.config.model, len(self.corpus.vocab), self.space.decode(arch), seed=self.config.seed)
             run = train_lm(model, self.corpus, self.config, out_dir=out, device=device, resume=True, quiet=True,
-                           meta=meta, test=False)
+                           meta=meta, test=False, until_steps=until)
             result = _result(arch, run, count_parameters(model) / 1e6, time.perf_counter() - t0,
                              int(self.corpus.train.numel()))
+            if rung:
+                result.info.update(fidelity=float(run.epochs_done), from_step=start_steps)
         except FloatingPointError as e:  # LMTrainer.step's divergence signal
             result = Result(arch, "failed", {}, time.perf_counter() - t0, f"diverged: {e}")
         except Exception as e:  # an OOM must not end the search; anything else is a bug
@@ -148,7 +186,7 @@ class LMTrainingEvaluator(Evaluator):
             if device.type == "cuda":
                 torch.cuda.empty_cache()
         if out is not None:
-            write_cached(out, result, meta)  # divergence is deterministic: a failure is final too
+            write_cached(out, result, meta, name)  # divergence is deterministic: a failure is final too
         return result
 
 

@@ -413,6 +413,7 @@ def train_lm(
     quiet: bool = False,
     meta: dict[str, Any] | None = None,
     test: bool = True,
+    until_steps: int | None = None,
 ) -> LMResult:
     """Train ``model`` on ``corpus`` under ``cfg``; evaluate the best checkpoint on test.
 
@@ -423,6 +424,8 @@ def train_lm(
         quiet: no progress bar.
         meta: stored in checkpoints (e.g. the architecture string), checked on resume.
         test: compute test perplexity at the end (reports only; search never calls this).
+        until_steps: stop after this many steps in all (a fidelity rung), validating there; with
+            a multiple of the validation interval, a resumed run continues exactly the planned one.
     """
     device = torch.device(device)
     model.to(device)
@@ -440,11 +443,13 @@ def train_lm(
         log.info("resumed from %s at epoch %d, step %d", out / "checkpoint.pt", trainer.epoch, trainer.steps)
     deadline = time.time() + cfg.time_limit_s if cfg.time_limit_s else None
     per_eval = cfg.eval_every or trainer.steps_per_epoch()
-    while trainer.epoch <= cfg.epochs and (deadline is None or time.time() < deadline):
+    while (trainer.epoch <= cfg.epochs and (deadline is None or time.time() < deadline)
+           and (until_steps is None or trainer.steps < until_steps)):
+        n = per_eval if until_steps is None else min(per_eval, until_steps - trainer.steps)
         # disable=None: no bar when stderr is not a terminal (the validation line is logged anyway).
-        bar = None if quiet else tqdm(total=per_eval, desc=f"epoch {trainer.epoch}", leave=False, dynamic_ncols=True,
+        bar = None if quiet else tqdm(total=n, desc=f"epoch {trainer.epoch}", leave=False, dynamic_ncols=True,
                                       disable=None)
-        trainer.run(per_eval, bar=bar, deadline=deadline, stop_at_epoch_end=cfg.eval_every == 0)
+        trainer.run(n, bar=bar, deadline=deadline, stop_at_epoch_end=cfg.eval_every == 0)
         if bar is not None:
             bar.close()
         _validate(trainer, valid, cfg, history, best, out, meta, quiet)
