@@ -81,6 +81,7 @@ def test_simulator_charges_promotions_and_never_shows_test(small_table):
     assert {r.info["fidelity"] for r in seen} == {12.0, 200.0}
     assert trace.compute_s[-1] >= 20000 and trace.compute_s == sorted(trace.compute_s)
     assert trace.wall_s[-1] < trace.compute_s[-1]  # three workers in parallel
+    assert trace.promotions > 0 and trace.rework_s > 0
     arch = table.table.archs[0]
     cont = TwoFidelityTable.of(table.table, "continue")
     t = table.table.metrics["train_time_s"][0]
@@ -131,3 +132,17 @@ def test_bench_summary_and_cli(small_table, tmp_path, capsys):
     assert s["random"]["gpu_hours_to"]["99.00"] is None  # never reached within the budget
     assert s["random-mf"]["gpu_hours_to"]["80.00"] is not None
     assert main(["bench", "--benchmark", str(path), "--fidelity", "asha", "--max-gpu-hours", "0"]) == 2
+
+
+def test_a_table_search_under_asha(small_table):
+    from nao.fidelity.simulate import TableAtFidelity
+    from nao.fidelity.study import FidelityStudy
+
+    table, _ = small_table
+    space = table.table.space
+    study = FidelityStudy(space, make_strategy("random", space, seed=0), TableAtFidelity(table), ASHA(table.epochs))
+    best = study.run(budget=30)
+    top = [r for r in study.history if r.info["fidelity"] == 200.0]
+    # 30 at 12 epochs; at least the final top third at 200 (ASHA also promoted some early leaders)
+    assert study.n_candidates == 30 and len(study.history) == 30 + len(top) and 10 <= len(top) < 20
+    assert best.info["fidelity"] == 200.0 and best.metrics["val_acc"] == max(r.metrics["val_acc"] for r in top)

@@ -125,6 +125,8 @@ def _summary(traces: dict[str, list], times: dict[str, float], max_h: float, tar
             "curve_wall_hours": {"x": wall_h.tolist(), "mean": mean_w.tolist()},
             "queries": summarize([t.queries[-1] for t in ts]),
             "wall_hours": summarize([t.wall_s[-1] / 3600 for t in ts]),
+            "promotions": summarize([t.promotions for t in ts]),
+            "rework_gpu_hours": summarize([t.rework_s / 3600 for t in ts]),
             "idle_share": summarize([1 - t.busy_s / (settings["sim_workers"] * t.wall_s[-1]) for t in ts]),
         }
     return out

@@ -92,6 +92,38 @@ class TwoFidelityTable:
         return t * (self.epochs[rung] - done) / self.epochs[-1]
 
 
+class TableAtFidelity:
+    """A two-fidelity table as an evaluator with ``evaluate_at`` (for :class:`nao.fidelity.study.FidelityStudy`).
+
+    ``evaluate_at(archs, 12)`` answers from the 12-epoch columns, ``evaluate_at(archs, 200)`` from
+    the 200-epoch ones; ``cost_s`` is the table's training time for those epochs (a promotion pays
+    the full 200 epochs: the columns are separate trainings). Test columns ride along for reports.
+    """
+
+    batch_size = 1
+    fidelity_unit = "epochs"
+
+    def __init__(self, table: TwoFidelityTable) -> None:
+        self.table, self.space = table, table.table.space
+        self.max_fidelity = table.epochs[-1]
+
+    def evaluate_at(self, archs, epochs: float) -> list[Result]:
+        if epochs not in self.table.epochs:
+            raise ConfigError(f"--fidelity: the table has rungs {', '.join(f'{e:g}' for e in self.table.epochs)} "
+                              f"epochs, not {epochs:g}")
+        rung = self.table.epochs.index(epochs)
+        suffix = "_12ep" if rung < self.table.top else ""
+        out = []
+        for arch in archs:
+            row = self.table.table.row(arch)
+            metrics = {"val_acc": self.table.score(arch, rung)}
+            if f"test_acc{suffix}" in self.table.table.metrics:
+                metrics["test_acc"] = float(self.table.table.metrics[f"test_acc{suffix}"][row])
+            out.append(Result(arch, "ok", metrics, self.table.cost_s(arch, rung, None),
+                              info={"fidelity": float(epochs)}))
+        return out
+
+
 @dataclass
 class Task:
     """One training job: ``arch`` to ``rung``; ``payload`` is the arm's own (an Optuna trial)."""
@@ -208,7 +240,9 @@ class OptunaArm(Arm):
 @dataclass
 class Trace:
     """Per finished task: cumulative compute (GPU s), simulated wall time (s), incumbent's test (%),
-    incumbent's validation at its rung (%), and busy worker-seconds (for idle shares)."""
+    incumbent's validation at its rung (%), busy worker-seconds (for idle shares), promotions, and
+    ``rework_s``: GPU seconds of epochs a promoted candidate had already trained (what a restart
+    pays again and a continuation saves)."""
 
     compute_s: list[float] = field(default_factory=list)
     wall_s: list[float] = field(default_factory=list)
@@ -216,6 +250,8 @@ class Trace:
     val: list[float] = field(default_factory=list)
     queries: list[int] = field(default_factory=list)
     busy_s: float = 0.0
+    promotions: int = 0
+    rework_s: float = 0.0
 
 
 def simulate(arm: Arm, table: TwoFidelityTable, workers: int, max_cost_s: float) -> Trace:
@@ -241,6 +277,9 @@ def simulate(arm: Arm, table: TwoFidelityTable, workers: int, max_cost_s: float)
                 arm.complete(task, known[(key, task.rung)])
                 continue
             cost = table.cost_s(task.arch, task.rung, trained_to.get(key))
+            if key in trained_to:
+                trace.promotions += 1
+                trace.rework_s += table.cost_s(task.arch, trained_to[key], None)
             heapq.heappush(events, (now + cost, order, task, cost))
             order, started, free = order + 1, started + cost, free - 1
         if not events:
