@@ -87,6 +87,9 @@ def test_strategies_see_every_rung_without_test_metrics():
     assert {r.info["fidelity"] for r in told} == {1.0, 3.0, 9.0}
     assert not any("test_acc" in r.metrics for r in told)
     assert study.n_candidates == 15 and study.best().info["fidelity"] == 9.0
+    ranked = study.ranked()
+    assert ranked[0] is study.best() and len(ranked) == len({r.arch for r in study.history if r.ok})
+    assert [r.info["fidelity"] for r in ranked] == sorted((r.info["fidelity"] for r in ranked), reverse=True)
 
 
 def test_bad_input():

@@ -130,6 +130,17 @@ class FidelityStudy:
         top = self.scheduler.rungs[rec.rung]
         return next(r for r in self.history if self.space.key(r.arch) == rec.candidate and fidelity_of(r) == top)
 
+    def ranked(self) -> list[Result]:
+        """Each candidate's result at the highest rung it reached, best first: higher rungs first,
+        then by the objective (a 1-epoch accuracy is no rival to a 9-epoch one). Failed ones left out."""
+        last: dict[Hashable, tuple[int, Result]] = {}
+        for r in self.history:
+            key, rung = self.space.key(r.arch), self.scheduler.rungs.index(fidelity_of(r))
+            if key not in last or rung >= last[key][0]:
+                last[key] = (rung, r)
+        ok = [(rung, r) for rung, r in last.values() if r.ok and math.isfinite(self.objective.score(r))]
+        return [r for _, r in sorted(ok, key=lambda x: (x[0], self.objective.score(x[1])), reverse=True)]
+
     def run(self, budget: int) -> Result | None:
         """Train until ``budget`` candidates have started and no promotion is left; return :meth:`best`."""
         if budget < 1:
