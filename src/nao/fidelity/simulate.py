@@ -237,6 +237,51 @@ class OptunaArm(Arm):
         self.study.tell(trial, score)
 
 
+class DEHBArm(Arm):
+    """DEHB (Awad, Mallik, Hutter; IJCAI 2021) through the ``dehb`` package's own ask/tell.
+
+    Six categorical edges in a ConfigSpace; ``min_fidelity = 200/eta`` so that DEHB's ladder has
+    exactly the table's two rungs (its lower rung is answered from the 12-epoch columns at 12 epochs'
+    cost); every other setting is DEHB's documented default (``mutation_factor=0.5``,
+    ``crossover_prob=0.5``, ``strategy="rand1_bin"``, ``eta=3``, ``async_strategy="immediate"``),
+    fitness = -validation accuracy. ``dehb`` 0.1.2 needs ``numpy<2`` (it cannot live beside this
+    project's pins): run it from a separate virtual environment.
+    """
+
+    def __init__(self, table: TwoFidelityTable, seed: int, eta: float = DEFAULT_ETA) -> None:
+        import tempfile
+
+        try:
+            import ConfigSpace as CS  # noqa: N817 - the package's own spelling
+            from dehb import DEHB
+        except ImportError:
+            raise ConfigError("--strategies dehb: the dehb package is not installed (it needs numpy<2: use a "
+                              "separate virtual environment, see BENCHMARKS.md)") from None
+        space = table.table.space
+        self._ops, self._length, self.table = list(space.ops), space.length, table
+        cs = CS.ConfigurationSpace(seed=seed)
+        for i in range(space.length):
+            cs.add(CS.Categorical(f"edge{i}", self._ops))
+        self._out = tempfile.mkdtemp(prefix="nao-dehb-")
+        self.dehb = DEHB(cs=cs, dimensions=space.length, min_fidelity=table.epochs[-1] / eta,
+                         max_fidelity=table.epochs[-1], eta=eta, n_workers=1, seed=seed, output_path=self._out,
+                         log_level="ERROR")
+
+    def propose(self) -> Task | None:
+        job = self.dehb.ask()
+        tokens = [self._ops.index(job["config"][f"edge{i}"]) for i in range(self._length)]
+        rung = self.table.top if job["fidelity"] >= self.table.epochs[-1] - 1e-6 else 0
+        return Task(self.table.table.space.make(tokens), rung, job)
+
+    def complete(self, task: Task, score: float) -> None:
+        self.dehb.tell(task.payload, {"fitness": -score, "cost": self.table.epochs[task.rung]})
+
+    def close(self) -> None:
+        import shutil
+
+        shutil.rmtree(self._out, ignore_errors=True)  # DEHB's own log and incumbent files
+
+
 @dataclass
 class Trace:
     """Per finished task: cumulative compute (GPU s), simulated wall time (s), incumbent's test (%),
@@ -300,13 +345,15 @@ def simulate(arm: Arm, table: TwoFidelityTable, workers: int, max_cost_s: float)
         trace.val.append(100.0 * val)
         trace.queries.append(queries)
         arm.complete(task, score)
+    if hasattr(arm, "close"):
+        arm.close()
     return trace
 
 
 #: Arms of ``nao bench --fidelity`` (``-mf``: under the scheduler named by ``--fidelity``).
 ARMS = ("nao-mf", "nao", "random-mf", "random", "optuna-tpe-hyperband", "optuna-tpe")
 #: Further arms, on request: multi-fidelity NAO whose promotions also follow its predictor.
-EXTRA_ARMS = ("nao-mf-blend",)
+EXTRA_ARMS = ("nao-mf-blend", "dehb")
 
 
 def predictor_ranker(strategy: MultiFidelityNAO, table: TwoFidelityTable, arch_of: dict[Hashable, Architecture]):
@@ -348,6 +395,8 @@ def make_arm(name: str, table: TwoFidelityTable, seed: int, scheduler: str = "as
         return OptunaArm(table, seed, "tpe", "hyperband")
     if name == "optuna-tpe":
         return OptunaArm(table, seed, "tpe", None)
+    if name == "dehb":
+        return DEHBArm(table, seed, eta)
     raise ConfigError(f"--strategies: unknown arm {name!r} for --fidelity; choose from {', '.join(ARMS + EXTRA_ARMS)}")
 
 
