@@ -130,3 +130,13 @@ def test_ladders_and_bad_input():
         s = ASHA((1, 3))
         s.start("a", 0)
         s.start("a", 0)
+
+
+def test_plan_ladder_for_trained_candidates():
+    from nao.fidelity import plan_ladder
+
+    assert plan_ladder(25, whole=True) == (3.0, 8.0, 25.0)  # the paper preset's 25 epochs
+    assert plan_ladder(1.0) == pytest.approx((1 / 9, 1 / 3, 1.0))  # PTB: fractions of a pass
+    assert plan_ladder(9, min_fidelity=1, whole=True) == (1.0, 3.0, 9.0)
+    with pytest.raises(ConfigError, match="--fidelity: a candidate trained for 1 epochs"):
+        plan_ladder(1, whole=True)

@@ -23,9 +23,10 @@ from nao.fidelity.scheduler import (
     SuccessiveHalving,
     geometric_rungs,
     make_scheduler,
+    plan_ladder,
 )
 
 __all__ = [
     "ASHA", "DEFAULT_ETA", "SCHEDULERS", "Hyperband", "Job", "Record", "Scheduler", "SuccessiveHalving",
-    "geometric_rungs", "make_scheduler",
+    "geometric_rungs", "make_scheduler", "plan_ladder",
 ]

@@ -319,3 +319,26 @@ def make_scheduler(name: str, rungs: Sequence[float], eta: float = DEFAULT_ETA,
     if name not in SCHEDULERS:
         raise ConfigError(f"--fidelity: unknown scheduler {name!r}; choose from {', '.join(SCHEDULERS)} or none")
     return SCHEDULERS[name](rungs, eta, ranker=ranker)
+
+
+def plan_ladder(max_fidelity: float, eta: float = DEFAULT_ETA, min_fidelity: float | None = None,
+                whole: bool = False, flag: str = "--fidelity") -> tuple[float, ...]:
+    """The rungs of a trained search: ``max_fidelity / eta**k`` down to ``min_fidelity``.
+
+    Default ``min_fidelity``: ``max_fidelity / eta**2`` (three rungs: the lowest trains a ninth of
+    the full candidate, the classic Hyperband/ASHA ladder). ``whole``: epochs are whole numbers (an
+    image candidate trains whole epochs): rungs are rounded, at least 1, duplicates dropped. A ladder
+    of a single rung cannot promote anything: ConfigError naming ``flag``.
+
+    >>> plan_ladder(27), plan_ladder(6, whole=True), plan_ladder(1.0)
+    ((3.0, 9.0, 27.0), (1.0, 2.0, 6.0), (0.1111111111111111, 0.3333333333333333, 1.0))
+    """
+    _check_eta(eta)
+    low = max_fidelity / eta**2 if min_fidelity is None else min_fidelity
+    rungs = geometric_rungs(low, max_fidelity, eta) if low <= max_fidelity else ()
+    if whole:
+        rungs = tuple(sorted({float(max(1, round(r))) for r in rungs}))
+    if len(rungs) < 2:
+        raise ConfigError(f"{flag}: a candidate trained for {max_fidelity:g} epochs leaves no room for a ladder with "
+                          f"eta {eta:g} from {low:g} epochs (need at least two rungs); train longer or lower --eta")
+    return rungs
