@@ -57,8 +57,8 @@ def test_multi_fidelity_nao_learns_from_low_rung_labels():
     space = get_space("nb201")
     s = MultiFidelityNAO(space, seed=0, seed_archs=6, max_fidelity=200, fit_steps=5, refit_steps=2)
     archs = s.ask(6)
-    s.tell([Result(a, "ok", {"val_acc": 0.5 + 0.01 * i}, info={"fidelity": 12}) for i, a in enumerate(archs)])
-    s.tell([Result(archs[-1], "ok", {"val_acc": 0.9}, info={"fidelity": 200})])
+    s.tell([Result(a, "ok", {"val_acc": 0.5 + 0.01 * i}, fidelity=12) for i, a in enumerate(archs)])
+    s.tell([Result(archs[-1], "ok", {"val_acc": 0.9}, fidelity=200)])
     trained_on, values = s._evaluated()
     assert len(trained_on) == 6 and max(values) == 0.9  # every rung-0 label, the top-rung score where known
     assert s.ask(3)  # a round from the mixed labels
@@ -78,7 +78,7 @@ def test_simulator_charges_promotions_and_never_shows_test(small_table):
                       ASHA(table.epochs))
     trace = simulate(arm, table, workers=3, max_cost_s=20000)
     assert all(set(r.metrics) == {"val_acc"} for r in seen)
-    assert {r.info["fidelity"] for r in seen} == {12.0, 200.0}
+    assert {r.fidelity for r in seen} == {12.0, 200.0}
     assert trace.compute_s[-1] >= 20000 and trace.compute_s == sorted(trace.compute_s)
     assert trace.wall_s[-1] < trace.compute_s[-1]  # three workers in parallel
     assert trace.promotions > 0 and trace.rework_s > 0
@@ -142,7 +142,7 @@ def test_a_table_search_under_asha(small_table):
     space = table.table.space
     study = FidelityStudy(space, make_strategy("random", space, seed=0), TableAtFidelity(table), ASHA(table.epochs))
     best = study.run(budget=30)
-    top = [r for r in study.history if r.info["fidelity"] == 200.0]
+    top = [r for r in study.history if r.fidelity == 200.0]
     # 30 at 12 epochs; at least the final top third at 200 (ASHA also promoted some early leaders)
     assert study.n_candidates == 30 and len(study.history) == 30 + len(top) and 10 <= len(top) < 20
-    assert best.info["fidelity"] == 200.0 and best.metrics["val_acc"] == max(r.metrics["val_acc"] for r in top)
+    assert best.fidelity == 200.0 and best.metrics["val_acc"] == max(r.metrics["val_acc"] for r in top)

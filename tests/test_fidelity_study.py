@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -63,17 +65,17 @@ def test_resume_after_a_kill_ends_as_the_uninterrupted_run(tmp_path, sched):
     with Journal(tmp_path / "j.jsonl", space) as j, pytest.raises(_Killed):
         study(journal=j, callbacks=[kill]).run(budget=20)
     replay = read_journal(tmp_path / "j.jsonl", space)
-    assert len(replay) == 11 and {r.info["fidelity"] for r in replay} <= {1.0, 3.0, 9.0}
+    assert len(replay) == 11 and {r.fidelity for r in replay} <= {1.0, 3.0, 9.0}
     toy = Toy()
     resumed = FidelityStudy(space, make_strategy("random", space, seed=1), toy, make_scheduler(sched, (1, 3, 9)),
                             replay=replay)
     resumed.run(budget=20)
-    assert [(r.arch, r.info["fidelity"], r.status) for r in resumed.history] == \
-        [(r.arch, r.info["fidelity"], r.status) for r in whole.history]
+    assert [(r.arch, r.fidelity, r.status) for r in resumed.history] == \
+        [(r.arch, r.fidelity, r.status) for r in whole.history]
     assert resumed.scheduler.records() == whole.scheduler.records()
     assert len(toy.calls) == len(whole.history) - 11  # nothing in the journal is trained again
     failed = {r.arch for r in whole.history if not r.ok}
-    assert failed and not any(r.arch in failed and r.info["fidelity"] > 1 for r in whole.history)
+    assert failed and not any(r.arch in failed and r.fidelity > 1 for r in whole.history)
 
 
 def test_strategies_see_every_rung_without_test_metrics():
@@ -84,12 +86,26 @@ def test_strategies_see_every_rung_without_test_metrics():
     s.tell = lambda rs: (told.extend(rs), orig(rs))
     study = FidelityStudy(space, s, Toy(), ASHA((1, 3, 9)))
     study.run(budget=15)
-    assert {r.info["fidelity"] for r in told} == {1.0, 3.0, 9.0}
+    assert {r.fidelity for r in told} == {1.0, 3.0, 9.0}
     assert not any("test_acc" in r.metrics for r in told)
-    assert study.n_candidates == 15 and study.best().info["fidelity"] == 9.0
+    assert study.n_candidates == 15 and study.best().fidelity == 9.0
     ranked = study.ranked()
     assert ranked[0] is study.best() and len(ranked) == len({r.arch for r in study.history if r.ok})
-    assert [r.info["fidelity"] for r in ranked] == sorted((r.info["fidelity"] for r in ranked), reverse=True)
+    assert [r.fidelity for r in ranked] == sorted((r.fidelity for r in ranked), reverse=True)
+
+
+def test_compute_bound():
+    space = get_space("nb201")
+
+    class Costly(Toy):
+        def evaluate_at(self, archs, epochs):
+            return [replace(r, cost=float(epochs)) for r in super().evaluate_at(archs, epochs)]
+
+    study = FidelityStudy(space, make_strategy("random", space, seed=0), Costly(), ASHA((1, 3, 9)))
+    study.run(budget=1000, max_cost=40)
+    assert 40 <= study.spent_cost < 40 + 9  # stops starting once spent; overshoot at most one job
+    with pytest.raises(ConfigError, match="--max-cost"):
+        study.run(budget=10, max_cost=-1)
 
 
 def test_bad_input():
@@ -121,8 +137,9 @@ def test_a_promoted_candidate_continues_and_ends_as_the_planned_training(tmp_pat
     rung = ev(tmp_path / "b")
     (low,) = rung.evaluate_at([arch], 1)
     (top,) = rung.evaluate_at([arch], 3)
-    assert low.info["epochs"] == 1 and low.info["from_epoch"] == 0
+    assert low.info["epochs"] == 1 and low.info["from_epoch"] == 0 and low.fidelity == 1
     assert top.info["epochs"] == 3 and top.info["from_epoch"] == 1  # continued, not restarted
+    assert top.fidelity == 3 and top.cost == 2 * 96 and direct.cost == 3 * 96  # a promotion pays the epochs it adds
     assert top.metrics["val_acc"] == direct.metrics["val_acc"] and top.metrics["val_loss"] == direct.metrics["val_loss"]
     (again,) = rung.evaluate_at([arch], 1)  # answered from its rung's result file
     assert again.info.get("cached") and again.metrics == low.metrics
@@ -158,4 +175,4 @@ def test_a_promoted_language_model_continues_as_the_planned_training(tmp_path):
     (top,) = rung.evaluate_at([arch], 1)
     assert low.info["steps"] == rung.rung_steps(1 / 3) < top.info["steps"] == direct.info["steps"]
     assert top.info["from_step"] == low.info["steps"]  # continued from the rung's checkpoint
-    assert top.metrics == direct.metrics
+    assert top.metrics == direct.metrics and top.cost < direct.cost

@@ -173,8 +173,10 @@ class LMTrainingEvaluator(Evaluator):
                            meta=meta, test=False, until_steps=until)
             result = _result(arch, run, count_parameters(model) / 1e6, time.perf_counter() - t0,
                              int(self.corpus.train.numel()))
-            if rung:
-                result.info.update(fidelity=float(run.epochs_done), from_step=start_steps)
+            if rung:  # a promotion pays only the steps it adds (its checkpoint had the rest)
+                result.info["from_step"] = start_steps
+                done = start_steps / max(1, run.steps) * run.epochs_done
+                result = replace(result, cost=float((run.epochs_done - done) * int(self.corpus.train.numel())))
         except FloatingPointError as e:  # LMTrainer.step's divergence signal
             result = Result(arch, "failed", {}, time.perf_counter() - t0, f"diverged: {e}")
         except Exception as e:  # an OOM must not end the search; anything else is a bug

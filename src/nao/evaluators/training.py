@@ -331,8 +331,9 @@ class TrainingEvaluator(Evaluator):
             run = train_classifier(model, sets["train"], evals, self.train_config, self._runtime, out_dir=out,
                                    resume=True, meta=meta, quiet=True, until_epoch=until)
             result = self._result(arch, run, count_parameters(model) / 1e6, time.perf_counter() - t0)
-            if rung:
-                result.info.update(fidelity=float(run.epochs_done), from_epoch=start_epoch)
+            if rung:  # a promotion pays only the epochs it adds (its checkpoint had the rest)
+                result.info["from_epoch"] = start_epoch
+                result = replace(result, cost=float((run.epochs_done - start_epoch) * len(self.train)))
         except Exception as e:  # an OOM must not end the search; anything else is a bug
             if not _is_oom(e):
                 raise

@@ -119,8 +119,8 @@ class TableAtFidelity:
             metrics = {"val_acc": self.table.score(arch, rung)}
             if f"test_acc{suffix}" in self.table.table.metrics:
                 metrics["test_acc"] = float(self.table.table.metrics[f"test_acc{suffix}"][row])
-            out.append(Result(arch, "ok", metrics, self.table.cost_s(arch, rung, None),
-                              info={"fidelity": float(epochs)}))
+            cost = self.table.cost_s(arch, rung, None)
+            out.append(Result(arch, "ok", metrics, cost, fidelity=float(epochs), cost=cost))
         return out
 
 
@@ -146,7 +146,7 @@ class Arm:
 
 
 def _result(arch: Architecture, score: float, epochs: float) -> Result:
-    return Result(arch, "ok", {"val_acc": score}, info={"fidelity": epochs})
+    return Result(arch, "ok", {"val_acc": score}, fidelity=epochs)
 
 
 class StrategyArm(Arm):

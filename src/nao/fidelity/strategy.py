@@ -4,9 +4,8 @@
 proposals) whose controller is fitted on one target per architecture built from all the
 fidelities it was scored at (:func:`nao.fidelity.targets.fidelity_targets`, default
 ``calibrated``). A scheduler asks it only for *new* candidates (trained at the lowest rung);
-promotions are the scheduler's. A result's fidelity is its ``fidelity`` (epochs trained), or
-``info["fidelity"]``; a result without one counts as the top fidelity, so the strategy run
-without a scheduler is plain NAO.
+promotions are the scheduler's. A result's fidelity is its ``fidelity`` (epochs trained); a result
+without one counts as the top fidelity.
 
 It also exposes :meth:`MultiFidelityNAO.predicted`, the controllers' view of a candidate, for
 a scheduler that wants to rank a rung by the predictor as well as by the measured score.
@@ -32,11 +31,8 @@ from nao.strategies.nao import NAOStrategy
 
 
 def fidelity_of(result: Result) -> float | None:
-    """Epochs behind ``result`` (``Result.fidelity`` or ``info["fidelity"]``); None if unknown."""
-    f = getattr(result, "fidelity", None)
-    if f is None:
-        f = result.info.get("fidelity")
-    return None if f is None else float(f)
+    """Epochs behind ``result`` (:attr:`Result.fidelity`); None if unknown."""
+    return None if result.fidelity is None else float(result.fidelity)
 
 
 class MultiFidelityNAO(NAOStrategy):

@@ -40,6 +40,7 @@ from nao.fidelity.strategy import fidelity_of
 from nao.results import Objective, Result, search_view
 from nao.spaces.base import Architecture, SearchSpace
 from nao.strategies.base import Strategy
+from nao.study import check_max_cost
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +51,8 @@ class AtFidelity:
     """``evaluator`` seen as an ordinary evaluator that trains to one rung (``epochs``).
 
     One per rung, created once, so executors ship the evaluator to their workers once per rung.
-    Each result is stamped with the rung's fidelity (the journal's ``fidelity``).
+    Each result's ``fidelity`` is the rung's (also for a failure that stopped earlier: the rung it
+    was trained for is what the scheduler and a resume need).
     """
 
     def __init__(self, evaluator, epochs: float) -> None:
@@ -62,7 +64,7 @@ class AtFidelity:
 
 
 def _stamp(result: Result, epochs: float) -> Result:
-    return replace(result, info={**result.info, "fidelity": float(epochs)})
+    return replace(result, fidelity=float(epochs))
 
 
 def check_ladder(rungs: Sequence[float], eta: float, budget: int, flag: str = "--fidelity") -> None:
@@ -141,13 +143,22 @@ class FidelityStudy:
         ok = [(rung, r) for rung, r in last.values() if r.ok and math.isfinite(self.objective.score(r))]
         return [r for _, r in sorted(ok, key=lambda x: (x[0], self.objective.score(x[1])), reverse=True)]
 
-    def run(self, budget: int) -> Result | None:
-        """Train until ``budget`` candidates have started and no promotion is left; return :meth:`best`."""
+    @property
+    def spent_cost(self) -> float:
+        """Compute of the rung evaluations recorded so far (``Result.cost``: a promotion pays what it adds)."""
+        return math.fsum(r.cost for r in self.history)
+
+    def run(self, budget: int, max_cost: float | None = None) -> Result | None:
+        """Train until ``budget`` candidates have started and no promotion is left, or (with ``max_cost``)
+        until the recorded evaluations cost that much (those running finish: :class:`nao.study.Study`'s
+        overshoot rule); return :meth:`best`."""
         if budget < 1:
             raise ConfigError(f"--budget must be at least 1, got {budget}")
+        check_max_cost(max_cost)
         idle = 0
         while True:
-            while self.executor.pending < self.executor.slots(self._at[0]):
+            while (self.executor.pending < self.executor.slots(self._at[0])
+                   and (max_cost is None or self.spent_cost < max_cost)):
                 job = self.scheduler.next_job()
                 if job is None:
                     break
@@ -161,7 +172,8 @@ class FidelityStudy:
                 idle = 0
                 self._start(arch, job.rung)
             if self.executor.pending == 0:
-                if self.scheduler.next_job() is None or (self.n_candidates >= budget or idle >= _MAX_IDLE_ASKS):
+                spent = max_cost is not None and self.spent_cost >= max_cost
+                if spent or self.scheduler.next_job() is None or self.n_candidates >= budget or idle >= _MAX_IDLE_ASKS:
                     break
                 continue  # replayed answers freed the way: ask again
             for r in self.executor.poll():
