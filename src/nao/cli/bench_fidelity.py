@@ -44,6 +44,8 @@ def run(args: argparse.Namespace) -> int:
     """``nao bench --fidelity ...``."""
     if args.constraint:
         raise ConfigError("--constraint does not apply with --fidelity (the simulator searches the whole table)")
+    if getattr(args, "plot", None):
+        raise ConfigError("--plot does not apply with --fidelity (the summary's curves are in its JSON)")
     arms = [a.strip() for a in (args.strategies or ",".join(ARMS)).split(",") if a.strip()]
     try:
         targets = [float(t) for t in args.targets.split(",") if t.strip()]
