@@ -32,7 +32,9 @@ SOURCE_HELP = "a nao search run directory (with a final training), a nao train o
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     """Add the ``export`` and ``predict`` subcommands."""
-    e = sub.add_parser("export", help="the trained winner as TorchScript or ONNX (checked), with a JSON beside it")
+    examples = __doc__.split("\n\n")[1]  # the three example commands of the module docstring
+    e = sub.add_parser("export", help="the trained winner as TorchScript or ONNX (checked), with a JSON beside it",
+                       epilog="examples:\n" + examples, formatter_class=argparse.RawDescriptionHelpFormatter)
     e.add_argument("source", metavar="RUN_DIR|CHECKPOINT", help=SOURCE_HELP)
     e.add_argument("--format", choices=["torchscript", "onnx"], default=None,
                    help="torchscript (torch.jit.trace) or onnx (torch.onnx dynamo exporter, opset 18; needs "
@@ -42,7 +44,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="random images the export is checked on against PyTorch (default: 8)")
     e.set_defaults(func=run_export)
 
-    p = sub.add_parser("predict", help="predictions for every image of a folder (accuracy with class sub-folders)")
+    p = sub.add_parser("predict", help="predictions for every image of a folder (accuracy with class sub-folders)",
+                       epilog="examples:\n" + examples, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("source", metavar="RUN_DIR|CHECKPOINT", help=SOURCE_HELP)
     p.add_argument("--data-dir", required=True, metavar="IMAGES",
                    help="PNG/JPEG images: a flat folder, or one sub-folder per class (then accuracy and a "
@@ -50,7 +53,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--top-k", type=int, default=1, metavar="K", help="classes listed per image (default: 1)")
     p.add_argument("--out", default=None, metavar="FILE.csv",
                    help="write the predictions as CSV (default: one line per image on stdout)")
-    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--batch-size", type=int, default=256, metavar="N", help="images per forward pass (default: 256)")
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default: cpu)")
     p.set_defaults(func=run_predict)
 
