@@ -32,6 +32,8 @@ COST_METRICS = ("params_m", "flops_m")
 _COST_LABELS = {"params_m": "parameters (millions)", "flops_m": "multiply-adds per image (millions)"}
 # A front longer than this is cut in the report's table (the picture still shows all of it).
 _MAX_TABLE_ROWS = 25
+# Up to this many candidates every one is in view; beyond, the y-range zooms on the front.
+_SHOW_ALL = 20
 
 
 def pareto_front(costs: Sequence[float], scores: Sequence[float]) -> list[int]:
@@ -99,10 +101,12 @@ def plot_accuracy_vs_cost(results: Sequence[Result], path: str | Path, objective
                    color="#ffbf00", edgecolor="black", lw=0.7, label=f"best {objective.metric}", zorder=5)
         if bounds and cost in bounds:
             ax.axvline(bounds[cost], color="#1f77b4", ls="--", lw=1.2, label=f"bound {cost} {bounds[cost]:g}")
-        lo, hi = _zoom(fy, y, objective.mode)
+        # Many candidates: zoom on the front (a long bad tail would squash it); a few: show every one.
+        lo, hi = _zoom(fy, y, objective.mode) if len(y) > _SHOW_ALL else _zoom(y, y, objective.mode)
         hidden = int(np.sum(y < lo)) if objective.mode == "max" else int(np.sum(y > hi))
         if hidden:
-            ax.text(0.99, 0.01 if objective.mode == "max" else 0.99, f"{hidden} worse candidates not shown",
+            ax.text(0.99, 0.01 if objective.mode == "max" else 0.99,
+                    f"{hidden} worse candidate{'s' * (hidden > 1)} not shown",
                     transform=ax.transAxes, ha="right", va="bottom" if objective.mode == "max" else "top",
                     fontsize=8, color="#757575")
         ax.set_ylim(lo, hi)
