@@ -33,10 +33,10 @@ def variants(space) -> dict[str, tuple[ControllerConfig, int, int]]:
     return {
         "default": (base, 1, 0),
         "ensemble3": (base, 3, 0),
-        "official": (official().with_(**sizes), 1, 0),
-        "minmax": (base.with_(target_transform="minmax"), 1, 0),
-        "no-pretrain": (base.with_(pretrain_archs=0), 1, 0),
-        "no-position": (base.with_(positional=False), 1, 0),
+        "official": (official().override(**sizes), 1, 0),
+        "minmax": (base.override(target_transform="minmax"), 1, 0),
+        "no-pretrain": (base.override(pretrain_archs=0), 1, 0),
+        "no-position": (base.override(positional=False), 1, 0),
         "seminas": (base, 1, SEMINAS_UNLABELLED),
     }
 

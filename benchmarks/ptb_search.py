@@ -1,6 +1,6 @@
 """A short NAO-WS-RNN search on PTB (CPU), then its winner vs a random cell, trained the same way.
 
-1. the ``supernet-rnn`` run kind (:mod:`nao.runs.supernet_rnn`) with the ``small`` supernet preset (or the flags below):
+1. the ``supernet-rnn`` run kind (:mod:`nao.runs.kinds.supernet_rnn`) with the ``small`` supernet preset (or the flags below):
    the NAO strategy proposes cells, the weight-sharing supernet scores them by perplexity
    on a fixed validation slice.
 2. The search's best cell and a uniformly random cell of the same space (seeded) are each
@@ -27,7 +27,7 @@ from nao.evaluators.rnn_supernet import supernet_preset
 from nao.nn.rnn import build_model
 from nao.presets import preset as registry_preset
 from nao.runs import execute
-from nao.runs.supernet_rnn import SupernetRnnKind
+from nao.runs.kinds.supernet_rnn import SupernetRnnKind
 from nao.spaces import get_space
 from nao.train.lm import preset, train_lm
 

@@ -28,7 +28,7 @@ from pathlib import Path
 from nao.evaluators.training import TrainingEvaluator
 from nao.executors import Executor, make_executor
 from nao.presets import preset
-from nao.runs.common import ExecutorConfig
+from nao.runs.executor import ExecutorConfig
 from nao.runs.images import load_splits
 from nao.spaces import get_space
 from nao.strategies import make_strategy

@@ -36,7 +36,7 @@ from nao.errors import DataError
 from nao.evaluators.supernet import SupernetEvaluator
 from nao.presets import preset
 from nao.runs.images import load_splits
-from nao.runs.supernet_cnn import WSConfig
+from nao.runs.kinds.supernet_cnn import WSConfig
 from nao.spaces import get_space
 from nao.threads import torch_threads
 from nao.train.classifier import make_runtime

@@ -32,7 +32,7 @@ from nao.data.digits import ImageSplits
 from nao.presets import preset
 from nao.runs import run as run_search
 from nao.runs.images import join_sets, load_splits, train_architecture
-from nao.runs.supernet_cnn import WSConfig
+from nao.runs.kinds.supernet_cnn import WSConfig
 from nao.spaces import get_space
 from nao.threads import torch_threads
 from nao.train.classifier import make_runtime

@@ -90,7 +90,7 @@ def test_search_short_forms_name_their_task(argv, task):
 
 @pytest.mark.parametrize("argv, fragment", [
     (["cnn", "--evaluator", "training", "--supernet-score", "acc"], "--supernet-score applies to --evaluator supernet"),
-    (["cnn", "--executor", "processes"], "evaluates in this process only"),
+    (["cnn", "--executor", "processes"], "--executor applies to --evaluator training, not supernet"),
     (["ptb", "--image-size", "8"], "unrecognized arguments: --image-size"),
     (["tabular", "--benchmark", "x.csv.gz", "--preset", "paper"], "unrecognized arguments: --preset"),
     (["cnn", "--set", "nope=1"], "unknown setting 'nope'"),

@@ -110,7 +110,7 @@ def test_decode_new_grows_step_until_enough():
 
 def test_pretraining_teaches_reconstruction():
     space = get_space("nb201")
-    model = EncoderPredictorDecoder(space, TINY.with_(dropout=0.0), seed=0)
+    model = EncoderPredictorDecoder(space, TINY.override(dropout=0.0), seed=0)
     archs = _sample(space, 300)
     tokens = as_tokens(archs[:100])
     before = reconstruction_accuracy(tokens.numpy(), model.reconstruct(tokens).numpy())["per_token"]
@@ -160,7 +160,7 @@ def test_metrics():
 def test_config_validation_and_presets():
     with pytest.raises(ConfigError, match="trade_off"):
         ControllerConfig(trade_off=1.5)
-    with pytest.raises(ConfigError, match="unknown controller option"):
+    with pytest.raises(ConfigError, match="unknown setting .hidden.; valid here: .*hidden_size"):
         ControllerConfig.from_dict({"hidden": 3})
     assert paper().trade_off == 0.9 and paper().max_step == 10.0
     assert ControllerConfig.from_dict(TINY.to_dict()) == TINY

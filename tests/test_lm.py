@@ -111,7 +111,7 @@ def test_model_config_checks():
     with pytest.raises(ConfigError, match="dropout_h"):
         ModelConfig(8, 8, dropout_h=1.0)
     assert preset("small", hidden_size=32).model.emb_size == 32
-    with pytest.raises(ConfigError, match="unknown setting .hiddn. in LMConfig"):
+    with pytest.raises(ConfigError, match="unknown setting .hiddn.; valid here: .*model"):
         preset("small", hiddn=3)
 
 
@@ -178,7 +178,7 @@ def test_evaluator_rounds_scores_and_pool(tiny_corpus):
 def test_search_ptb_writes_a_run(tiny_corpus, tmp_path):
     from nao.presets import preset
     from nao.runs import execute
-    from nao.runs.supernet_rnn import SupernetRnnKind
+    from nao.runs.kinds.supernet_rnn import SupernetRnnKind
 
     kind = SupernetRnnKind(preset("supernet-rnn/tiny", strategy="random", budget=6), corpus=tiny_corpus)
     report = execute(kind, tmp_path / "s", quiet=True)

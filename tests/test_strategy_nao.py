@@ -111,7 +111,7 @@ def test_failed_results_are_skipped_in_training():
 def test_bad_options_raise_config_error():
     with pytest.raises(ConfigError, match="per_round"):
         NAOStrategy(get_space("nb201"), per_round=0)
-    with pytest.raises(ConfigError, match="unknown controller option"):
+    with pytest.raises(ConfigError, match="unknown setting .hiden_size.; valid here: .*hidden_size"):
         NAOStrategy(get_space("nb201"), controller={"hiden_size": 3})
 
 

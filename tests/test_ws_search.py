@@ -157,7 +157,7 @@ def test_presets_build_the_nao_strategy(name, dataset):
     assert cfg.dataset == dataset
     st = cfg.supernet_train
     strategy = make_strategy("nao", get_space(cfg.space), seed=0, seed_archs=st.seed_pool,
-                             per_round=st.new_per_round, **cfg.nao_options)
+                             per_round=st.new_per_round, **cfg.strategy_options)
     assert len(strategy.ask(st.seed_pool)) == st.seed_pool
 
 
@@ -183,11 +183,9 @@ def test_supernet_score_loss_ranks_and_searches_by_minus_loss(tmp_path):
 
 @pytest.mark.parametrize("flag, want", [(None, "loss"), ("acc", "acc"), ("loss", "loss")])
 def test_cpu_preset_ranks_by_loss_unless_told(flag, want):
-    from nao.cli import build_parser
-    from nao.cli.search import resolve_config
+    from nao.runs import resolve
 
-    args = build_parser().parse_args(["search", "cnn", "--preset", "cpu", *(["--supernet-score", flag] if flag else [])])
-    cfg = resolve_config("supernet-cnn", args)
+    cfg = resolve("supernet-cnn", preset="cpu", flags={"supernet_score": flag}).config
     assert cfg.supernet_train.score == want
     assert preset_config("paper").supernet_train.score == "acc"  # the official protocol stays as it was
 
@@ -304,7 +302,7 @@ def test_ws_resume_refuses_flags_that_change_the_run(tmp_path, capsys):
     for flags, fragment in [(["--budget", "10"], "budget 10 conflicts with the run's 8"),
                             (["--seed", "2"], "seed 2 conflicts with the run's 1"),
                             (["--supernet-score", "loss"], "supernet_train.score 'loss' conflicts with the run's 'acc'"),
-                            (["--executor", "processes"], "a supernet-cnn search evaluates in this process only"),
+                            (["--executor", "processes"], "--executor applies to --evaluator training, not supernet"),
                             (["--set", "top_k=9"], "top_k 9 conflicts with the run's 2"),
                             (["--out", str(tmp_path / "elsewhere")], "conflicts; a resumed run continues in its own directory")]:
         assert main(["search", "--resume", str(run), "-q", *flags]) == 2
@@ -319,8 +317,8 @@ def test_ws_config_survives_its_json_form():
     for name in preset_names("supernet-cnn"):
         cfg = preset_config(name)
         back = nao.runs.make_kind({**json.loads(json.dumps(cfg.to_dict())), "kind": "supernet-cnn"}).config
-        # nao_options' ControllerConfig comes back as the dict the nao strategy also accepts.
-        assert replace(back, nao_options=cfg.nao_options) == cfg and back.to_dict() == cfg.to_dict(), name
+        # strategy_options' ControllerConfig comes back as the dict the nao strategy also accepts.
+        assert replace(back, strategy_options=cfg.strategy_options) == cfg and back.to_dict() == cfg.to_dict(), name
 
 
 def test_reranks_side_by_side_equal_reranks_one_after_another(tmp_path):

@@ -37,7 +37,7 @@ from nao.evaluators.tabular import TabularBenchmark, TabularEvaluator
 from nao.results import Result
 from nao.spaces import get_space
 from nao.strategies import make_strategy, strategy_names
-from nao.study import Study
+from nao.study import Study, check_budget
 
 DEFAULT_CHECKPOINTS = (25, 50, 100, 150)
 
@@ -222,8 +222,7 @@ def run_bench(
     if seeds < 1:
         raise ConfigError(f"--seeds must be at least 1, got {seeds}")
     table = TabularBenchmark.load(benchmark, sp)  # validate once, in this process, with clear errors
-    if budget < 1 or budget > len(table):
-        raise ConfigError(f"--budget {budget} must be between 1 and the {len(table)} architectures in {benchmark}")
+    check_budget(budget, sp, len(table), str(benchmark))
     if isinstance(constraint, str):
         constraint = table_feasibility(constraint, table).constraint  # ConfigError naming the text
     if constraint is not None:

@@ -26,6 +26,8 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+import numpy as np
+
 from nao.errors import ConfigError
 from nao.results import Objective, Result
 from nao.spaces.base import Architecture
@@ -178,13 +180,18 @@ def table_feasibility(constraint: str | Constraint, table) -> Feasibility:
     >>> from types import SimpleNamespace
     >>> from nao.spaces import get_space
     >>> s = get_space("nb201"); a = s.sample(np.random.default_rng(0))
-    >>> t = SimpleNamespace(path="t.csv.gz", space=s, metrics={"params_m": np.array([0.8])}, index={s.key(a): 0})
+    >>> t = SimpleNamespace(path="t.csv.gz", space=s, metrics={"params_m": np.array([0.8, 0.3])}, index={s.key(a): 0})
     >>> table_feasibility("params_m<=0.5", t).feasible(a)
     False
     """
     c = Constraint.parse(constraint, [m for m in COST_COLUMNS if m in table.metrics]) \
         if isinstance(constraint, str) else constraint
-    return Feasibility(c, table_cost(table, c.metric))
+    feasibility = Feasibility(c, table_cost(table, c.metric))
+    column = np.asarray(table.metrics[c.metric], dtype=float)
+    if not np.any(_OPS[c.op](column, c.bound)):  # the table can tell: refuse a search that could find nothing
+        raise ConfigError(f"--constraint {c}: no architecture in {table.path} satisfies it ({c.metric} ranges "
+                          f"{np.nanmin(column):g} to {np.nanmax(column):g})")
+    return feasibility
 
 
 # An inner strategy that proposes only infeasible architectures this many times in a row is

@@ -6,8 +6,11 @@ the evaluator's unit; journals written before these two existed read back as ``N
 writing) is dropped with a warning when the journal is read back (``repair=True`` also cuts
 it from the file so that a resumed run appends cleanly).
 
-Durability: every record is flushed to the operating system before ``append`` returns, so a
-killed process (SIGKILL, OOM) never loses one. ``fsync`` (which only matters when the machine
+Whole records: each record is one ``os.write`` of the complete line (newline included) to a file
+opened with ``O_APPEND``, so it lands whole at the end, never interleaved with or glued to another;
+a torn tail left by a crash (a write cut short) is cut off when the journal is opened for appending,
+so the next record starts on a line of its own. Durability: every record reaches the operating
+system before ``append`` returns, so a killed process (SIGKILL, OOM) never loses one. ``fsync`` (which only matters when the machine
 itself goes down) costs ~0.5 ms, as much as a whole tabular evaluation, so it runs when
 ``fsync_every_s`` has passed since the previous one and on close: evaluations slower than that
 (training, supernets) are fsynced one by one, a burst of cheap lookups once a second.
@@ -82,29 +85,36 @@ class Journal:
         self.space = space
         self.fsync_every_s = fsync_every_s
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._fh = open(self.path, "a", encoding="utf-8")
+        self._fd: int | None = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        _cut_torn_tail(self.path, space)
         # Counting from the open, a burst of cheap records is fsynced once a second, not also on its first record.
         self._last_fsync = time.monotonic()
         self._dirty = False
 
     def append(self, result: Result) -> None:
-        line = json.dumps(result_to_record(result, self.space), sort_keys=True)
-        self._fh.write(line + "\n")
-        self._fh.flush()  # in the OS page cache now: survives the death of this process
+        if self._fd is None:
+            raise ValueError(f"{self.path}: journal is closed")
+        data = (json.dumps(result_to_record(result, self.space), sort_keys=True) + "\n").encode("utf-8")
+        # One write of the whole line: in the OS page cache now, whole, and survives the death of this process.
+        written = os.write(self._fd, data)
+        if written != len(data):  # a full disk: cut what landed so no half record stays
+            os.ftruncate(self._fd, os.fstat(self._fd).st_size - written)
+            raise OSError(f"{self.path}: short write ({written} of {len(data)} bytes); the record was not kept")
         self._dirty = True
         if self.fsync_every_s is not None and time.monotonic() - self._last_fsync >= self.fsync_every_s:
             self._sync()
 
     def _sync(self) -> None:
-        os.fsync(self._fh.fileno())
+        os.fsync(self._fd)
         self._last_fsync = time.monotonic()
         self._dirty = False
 
     def close(self) -> None:
-        if not self._fh.closed:
+        if self._fd is not None:
             if self._dirty and self.fsync_every_s is not None:
                 self._sync()
-            self._fh.close()
+            os.close(self._fd)
+            self._fd = None
 
     def __enter__(self) -> Journal:
         return self
@@ -145,6 +155,31 @@ def read_journal(path: str | os.PathLike, space: SearchSpace, repair: bool = Fal
             raise NaoError(f"{path}: line {i + 1} is not a valid journal record: {e}") from None
         good_bytes += len(line) + 1
     return results
+
+
+def _cut_torn_tail(path: Path, space: SearchSpace) -> None:
+    """Before appending: a last line without its newline is a write a crash cut short (or, whole but
+    unterminated, one whose newline never came): cut the torn one, terminate the whole one, so the next
+    record can never be glued to it."""
+    size = path.stat().st_size
+    if size == 0:
+        return
+    with open(path, "rb") as fh:
+        fh.seek(max(0, size - (1 << 20)))
+        tail = fh.read()
+    if tail.endswith(b"\n"):
+        return
+    start = tail.rfind(b"\n") + 1  # within the last MiB: a record is far shorter
+    last = tail[start:]
+    try:
+        record_to_result(json.loads(last), space)
+    except (json.JSONDecodeError, KeyError, UnicodeDecodeError, TypeError, ValueError):
+        warnings.warn(f"{path}: cutting a torn last record ({len(last)} bytes) before appending", stacklevel=3)
+        with open(path, "r+b") as fh:
+            fh.truncate(size - len(last))
+        return
+    with open(path, "ab") as fh:
+        fh.write(b"\n")
 
 
 def read_journal_for_resume(path: str | os.PathLike, space: SearchSpace) -> tuple[list[Result], list[str]]:

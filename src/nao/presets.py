@@ -1,13 +1,16 @@
 """One registry of presets: search kinds, supernets, training recipes, language models.
 
-Every preset is a configuration dataclass made by a zero-argument factory registered under
-``family/name``; :func:`preset` returns it with overrides applied. Overrides are dotted keys into
-the nested dataclass (``supernet_train.lr``), checked by the one dataclass reader
-(:func:`nao.dataclass_json.dataclass_from_plain`): an unknown key is a :class:`ConfigError`
-naming it. The same path reads a YAML file (``--config FILE``) and ``--set key=value`` flags.
+Every preset is a configuration (a :class:`nao.config.Config` dataclass) made by a zero-argument
+factory registered under ``family/name`` in :data:`nao.registry.PRESETS`; :func:`preset` returns it
+with overrides applied. Overrides are dotted keys into the nested dataclass (``supernet_train.lr``),
+checked by the one reader (:meth:`nao.config.Config.override`): an unknown key, a wrong type or a
+value out of range is a :class:`ConfigError` naming it. :func:`load_config_file` (``--config FILE``)
+and :func:`parse_set` (``--set key=value``) read the other layers of a resolved run config
+(:func:`nao.runs.resolve`).
 
-Families: ``tabular``, ``supernet-cnn``, ``supernet-rnn``, ``trained-cnn``, ``trained-rnn`` (search
-kinds), ``train`` (image training recipes), ``lm`` (language-model recipes), ``rnn-supernet``.
+Families: each run kind (``tabular``, ``supernet-cnn``, ``supernet-rnn``, ``trained-cnn``, ``trained-rnn``,
+and any kind a plug-in registers), ``train`` (image training recipes), ``lm`` (language-model recipes),
+``rnn-supernet``.
 
 >>> cfg = preset("lm/small", **{"model.hidden_size": 64, "model.emb_size": 64})
 >>> cfg.model.hidden_size, preset("lm/small").model.hidden_size != 64
@@ -18,126 +21,35 @@ True
 
 from __future__ import annotations
 
-import importlib
-import typing
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import asdict, is_dataclass
 from pathlib import Path
 from typing import Any
 
-from nao.dataclass_json import dataclass_from_plain
 from nao.errors import ConfigError
-
-#: Modules whose import registers each family's presets (imported on first use).
-_FAMILY_MODULES: dict[str, str] = {
-    "tabular": "nao.runs.tabular",
-    "supernet-cnn": "nao.runs.supernet_cnn",
-    "supernet-rnn": "nao.runs.supernet_rnn",
-    "trained-cnn": "nao.runs.trained",
-    "trained-rnn": "nao.runs.trained",
-    "train": "nao.train.presets",
-    "lm": "nao.train.lm",
-    "rnn-supernet": "nao.evaluators.rnn_supernet",
-}
-
-_REGISTRY: dict[str, dict[str, Callable[[], Any]]] = {}
+from nao.registry import PRESETS
 
 
 def register_preset(family: str, name: str) -> Callable[[Callable[[], Any]], Callable[[], Any]]:
     """Decorator: register a zero-argument factory as preset ``family/name``."""
-    if family not in _FAMILY_MODULES:
-        raise ValueError(f"unknown preset family {family!r}")
-
-    def deco(factory: Callable[[], Any]) -> Callable[[], Any]:
-        _REGISTRY.setdefault(family, {})[name] = factory
-        return factory
-
-    return deco
-
-
-def _family(family: str) -> dict[str, Callable[[], Any]]:
-    if family not in _FAMILY_MODULES:
-        raise ConfigError(f"unknown preset family {family!r}; choose one of: {', '.join(_FAMILY_MODULES)}")
-    importlib.import_module(_FAMILY_MODULES[family])
-    return _REGISTRY.get(family, {})
+    return PRESETS.register(f"{family}/{name}")
 
 
 def preset_names(family: str) -> list[str]:
     """The presets of ``family``, in registration order."""
-    return list(_family(family))
+    return [key.partition("/")[2] for key, _ in PRESETS.items() if key.partition("/")[0] == family]
 
 
 def preset(name: str, **overrides: Any) -> Any:
     """Preset ``family/name`` with ``overrides`` (dotted keys allowed; ``None`` values ignored)."""
     family, _, short = name.partition("/")
-    presets = _family(family)
-    if short not in presets:
-        raise ConfigError(f"unknown --preset {short!r} for {family}; choose one of: {', '.join(presets)}")
-    return with_overrides(presets[short](), {k: v for k, v in overrides.items() if v is not None})
-
-
-def with_overrides(cfg: Any, overrides: Mapping[str, Any]) -> Any:
-    """``cfg`` (a dataclass) with dotted-key ``overrides`` applied and the result re-read strictly."""
-    if not overrides:
-        return cfg
-    plain = asdict(cfg)
-    for key, value in overrides.items():
-        _set_dotted(plain, key, value, type(cfg))
-    return dataclass_from_plain(type(cfg), plain)
-
-
-def _set_dotted(plain: dict[str, Any], key: str, value: Any, cls: type) -> None:
-    """Set ``key`` (dotted) in ``plain``, the ``asdict`` of a ``cls``; dataclass sections accept only their
-    fields, free-form mapping fields (``strategy_options``, ``nao_options``) any key."""
-    node, hint = plain, cls
-    parts = key.split(".")
-    for i, part in enumerate(parts):
-        free = _is_mapping(hint)
-        if not isinstance(node, dict) or (part not in node and not free):
-            known = ", ".join(sorted(node)) if isinstance(node, dict) else "(not a section)"
-            raise ConfigError(f"unknown setting {'.'.join(parts[: i + 1])!r} in {cls.__name__}; known here: {known}")
-        hint = _field_hint(hint, part)
-        if i == len(parts) - 1:
-            old = node.get(part)
-            # A section given whole (YAML) merges into the existing one, so a file can set one key of it.
-            node[part] = _merge(old, value) if isinstance(old, dict) and isinstance(value, Mapping) else _plain(value)
-        else:
-            node = node.setdefault(part, {}) if free else node[part]
-
-
-def _is_mapping(hint: Any) -> bool:
-    return typing.get_origin(hint) in (dict, Mapping) or hint in (dict, Any)
-
-
-def _field_hint(hint: Any, name: str) -> Any:
-    """The declared type of field ``name`` of dataclass ``hint`` (``Any`` inside a free-form mapping)."""
-    if is_dataclass(hint):
-        return typing.get_type_hints(hint).get(name, Any)
-    return Any
-
-
-def _merge(old: dict[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:
-    out = dict(old)
-    for k, v in new.items():
-        out[k] = _merge(out[k], v) if isinstance(out.get(k), dict) and isinstance(v, Mapping) else _plain(v)
-    return out
-
-
-def _plain(value: Any) -> Any:
-    return asdict(value) if is_dataclass(value) and not isinstance(value, type) else value
-
-
-def flatten(d: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    """Dotted keys of a nested mapping: ``{"a": {"b": 1}} -> {"a.b": 1}`` (dict-valued leaves kept
-    for settings whose value is a free-form dict, e.g. strategy options, only when empty)."""
-    out: dict[str, Any] = {}
-    for k, v in d.items():
-        key = f"{prefix}{k}"
-        if isinstance(v, Mapping) and v:
-            out.update(flatten(v, key + "."))
-        else:
-            out[key] = v
-    return out
+    if name not in PRESETS:
+        names = preset_names(family)
+        if not names:
+            families = sorted({key.partition("/")[0] for key, _ in PRESETS.items()})
+            raise ConfigError(f"unknown preset family {family!r}; choose one of: {', '.join(families)}")
+        raise ConfigError(f"unknown --preset {short!r} for {family}; choose one of: {', '.join(names)}")
+    cfg = PRESETS.get(name)()
+    return cfg.override({k: v for k, v in overrides.items() if v is not None})
 
 
 def parse_set(items: Iterable[str]) -> dict[str, Any]:

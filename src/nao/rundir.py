@@ -10,11 +10,13 @@ Layout::
     DIR/predictions.json  the controller's prediction for each architecture it proposed (nao strategy)
     DIR/tensorboard/    TensorBoard scalars (``--tensorboard``)
     DIR/report/         plots and report.md (``nao report DIR``)
+    DIR/.lock           held by the process writing the run (:class:`RunLock`)
 
 >>> import tempfile
->>> rd = RunDir.create(tempfile.mkdtemp() + "/run", {"seed": 0})
+>>> rd = RunDir.create(tempfile.mkdtemp() + "/run", {"seed": 0})  # this process is now its one writer
 >>> sorted(p.name for p in rd.path.iterdir())
-['config.json', 'manifest.json']
+['.lock', 'config.json', 'manifest.json']
+>>> rd.unlock()
 >>> RunDir.open(rd.path).config()
 {'seed': 0}
 """
@@ -29,7 +31,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -51,11 +53,51 @@ def git_revision() -> str | None:
     return out.stdout.strip() or None
 
 
+class RunLock:
+    """The one-writer rule of a run directory: an exclusive ``fcntl`` lock on ``DIR/.lock``, held by the
+    process writing the run for as long as it runs. The kernel drops it when that process dies (kill -9
+    included), so a stale lock never blocks a resume; a live one refuses a second writer in one line.
+    """
+
+    NAME = ".lock"
+
+    def __init__(self, directory: Path) -> None:
+        self.path = directory / self.NAME
+        self._fd: int | None = None
+
+    def acquire(self) -> None:
+        """Take the lock or raise :class:`ConfigError` naming the process that holds it."""
+        import fcntl
+
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            holder = os.read(fd, 64).decode("ascii", "replace").strip() or "unknown"
+            os.close(fd)
+            raise ConfigError(f"{self.path.parent} is in use by a running process (pid {holder}); a run directory "
+                              f"has one writer at a time: wait for it to end or stop it first") from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        self._fd = fd
+
+    def release(self) -> None:
+        """Let the next writer in (the file stays: the lock is on it, not its existence)."""
+        if self._fd is not None:
+            import fcntl
+
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None
+
+
 @dataclass
 class RunDir:
     """A run directory on disk."""
 
     path: Path
+    #: Held while this process writes the run (:meth:`create` / :meth:`lock`); see :class:`RunLock`.
+    writer: RunLock | None = field(default=None, compare=False, repr=False)
 
     @property
     def journal_path(self) -> Path:
@@ -63,12 +105,16 @@ class RunDir:
 
     @classmethod
     def create(cls, path: str | os.PathLike, config: dict[str, Any]) -> RunDir:
-        """Make ``path`` (must not already hold a run) and write config + manifest."""
+        """Make ``path`` (must not already hold a run), take its writer lock, write config + manifest."""
         path = Path(path)
         if (path / "config.json").exists():
             raise ConfigError(f"--out {path} already holds a run; use --resume {path} or choose another directory")
         path.mkdir(parents=True, exist_ok=True)
         rd = cls(path)
+        rd.lock()
+        if (path / "config.json").exists():  # another process created it between the check and the lock
+            rd.unlock()
+            raise ConfigError(f"--out {path} already holds a run; use --resume {path} or choose another directory")
         rd.write_json("config.json", config)
         rd.write_json(
             "manifest.json",
@@ -90,6 +136,20 @@ class RunDir:
         if not (path / "config.json").is_file():
             raise ConfigError(f"{flag} {path}: not a run directory (no config.json)")
         return cls(path)
+
+    def lock(self) -> RunDir:
+        """Become the run's one writer (:class:`RunLock`); ConfigError if a live process already is."""
+        if self.writer is None:
+            writer = RunLock(self.path)
+            writer.acquire()
+            self.writer = writer
+        return self
+
+    def unlock(self) -> None:
+        """Release the writer lock taken by :meth:`lock` or :meth:`create`."""
+        if self.writer is not None:
+            self.writer.release()
+            self.writer = None
 
     def note_resume(self, config: dict[str, Any]) -> None:
         """Record a resume: the (possibly updated) config and who resumed it, when, from which revision."""

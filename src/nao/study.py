@@ -153,11 +153,7 @@ class Study:
     def run(self, budget: int, max_cost: float | None = None) -> Result | None:
         """Evaluate until ``budget`` unique architectures are done, or (with ``max_cost``) until the
         recorded evaluations cost ``max_cost`` or more; return the best result."""
-        size = self.space.size()
-        if budget < 1:
-            raise ConfigError(f"--budget must be at least 1, got {budget}")
-        if size is not None and budget > size:
-            raise ConfigError(f"--budget {budget} exceeds the {size} architectures in space {self.space.name!r}")
+        check_budget(budget, self.space)
         check_max_cost(max_cost)
         idle = 0
         while self.n_evaluated < budget:
@@ -195,6 +191,29 @@ class Study:
             self.tell(replayed)
         if fresh:
             self.executor.submit(self.evaluator, fresh)
+
+
+def check_budget(budget: int, space: SearchSpace, maximum: int | None = None, where: str = "") -> None:
+    """The one budget rule: at least 1, at most the space's size and ``maximum`` (a run kind's own
+    bound, e.g. the rows of a benchmark table, named by ``where``). Run kinds call it before a run
+    directory exists; :meth:`Study.run` calls it again for direct library use.
+
+    >>> from nao.spaces import get_space
+    >>> check_budget(100, get_space("nb201"))
+    >>> check_budget(20_000, get_space("nb201"))
+    Traceback (most recent call last):
+    ...
+    nao.errors.ConfigError: --budget 20000 exceeds the 15625 architectures in space 'nb201'
+    """
+    if isinstance(budget, bool) or not isinstance(budget, int):
+        raise ConfigError(f"--budget must be a whole number, got {budget!r}")
+    if budget < 1:
+        raise ConfigError(f"--budget must be at least 1, got {budget}")
+    size = space.size()
+    if size is not None and budget > size:
+        raise ConfigError(f"--budget {budget} exceeds the {size} architectures in space {space.name!r}")
+    if maximum is not None and budget > maximum:
+        raise ConfigError(f"--budget {budget} exceeds the {maximum} architectures in {where or 'this search'}")
 
 
 def check_max_cost(max_cost: float | None) -> None:

@@ -1,7 +1,8 @@
 """The ``nao`` command: parse flags, build components from the registries, call the library.
 
 Each subcommand lives in its own module with ``add_parser(subparsers)`` and a ``run(args)``
-registered via ``set_defaults(func=run)``. Errors caused by user input
+registered via ``set_defaults(func=run)``; :data:`nao.registry.COMMANDS` lists the modules (and takes
+plug-in commands). Errors caused by user input
 (:class:`nao.errors.NaoError`) print one line on stderr and exit with code 2.
 
 >>> from nao.cli import build_parser
@@ -19,17 +20,7 @@ from collections.abc import Sequence
 
 from nao import __version__
 from nao.errors import NaoError
-
-# Subcommand modules, in help order. A module may define several subcommands.
-_COMMAND_MODULES = (
-    "nao.cli.search",
-    "nao.cli.bench",
-    "nao.cli.predict_eval",
-    "nao.cli.train",
-    "nao.cli.report",
-    "nao.cli.deploy",
-    "nao.cli.dashboard",
-)
+from nao.registry import COMMANDS
 
 
 class _Parser(argparse.ArgumentParser):
@@ -46,8 +37,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars, warnings only")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", parser_class=_Parser)
-    for name in _COMMAND_MODULES:  # every listed module must import: a deleted one fails loudly
+    for name in COMMANDS.modules:  # nao's own, in help order (a module may define several subcommands)
         importlib.import_module(name).add_parser(sub)
+    for _, add in COMMANDS.items():  # plug-ins: ``COMMANDS.register(name)(add_parser)`` or the nao.commands group
+        add(sub)
     for sp in sub.choices.values():
         # Accept -q/-v after the subcommand too; SUPPRESS keeps the top-level value unless given.
         sp.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS, help="no progress bars")
@@ -68,7 +61,7 @@ def expand_short_forms(argv: Sequence[str]) -> list[str]:
     >>> expand_short_forms(["-q", "search", "--benchmark", "b.csv.gz"])
     ['-q', 'search', 'tabular', '--benchmark', 'b.csv.gz']
     >>> expand_short_forms(["-v"])
-    ['-v', 'search']
+    ['-v', 'search', 'cnn']
     """
     argv = list(argv)
     i = 0

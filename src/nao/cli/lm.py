@@ -169,9 +169,9 @@ def write_metrics(out: Path, result: LMResult, cfg: LMConfig, meta: dict[str, An
 def evaluate_ptb(args: argparse.Namespace, state: dict[str, Any]) -> int:
     """``nao evaluate --checkpoint FILE`` for a PTB checkpoint (best.pt or checkpoint.pt)."""
     from nao.data.corpus import batchify, perplexity
-    from nao.train.lm import config_from_dict, evaluate_lm
+    from nao.train.lm import LMConfig, evaluate_lm
 
-    meta, cfg = state.get("meta", {}), config_from_dict(state["config"])
+    meta, cfg = state.get("meta", {}), LMConfig.from_dict(state["config"])
     corpus = load_corpus(ptb_dir(getattr(args, "data_dir", None)))
     model, _ = build_lm(meta.get("arch", "lstm"), meta.get("space"), cfg, len(corpus.vocab), 0)
     model.load_state_dict(state["model"])

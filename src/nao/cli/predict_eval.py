@@ -83,7 +83,7 @@ def _load_config(path: str | None, default: ControllerConfig) -> ControllerConfi
         raise ConfigError(f"--config {path}: not valid YAML/JSON ({e})") from None
     if not isinstance(data, dict):
         raise ConfigError(f"--config {path}: expected a mapping of controller options")
-    return ControllerConfig.from_dict({**default.to_dict(), **data})
+    return default.override(data)
 
 
 def format_table(summary: dict[str, dict[str, dict[str, float]]]) -> str:

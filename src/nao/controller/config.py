@@ -15,14 +15,15 @@ controller, :func:`paper` the values the NeurIPS paper states (lambda 0.9, step 
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import dataclass
 from typing import Any
 
+from nao.config import Config
 from nao.errors import ConfigError
 
 
 @dataclass(frozen=True)
-class ControllerConfig:
+class ControllerConfig(Config):
     """Sizes and training hyperparameters of :class:`~nao.controller.model.EncoderPredictorDecoder`.
 
     Defaults are the official code's where the comment says "official"; the five fields
@@ -107,23 +108,6 @@ class ControllerConfig:
         if self.lr <= 0 or self.step_increment <= 0 or self.max_step < self.step_increment:
             raise ConfigError("controller.lr and step_increment must be > 0 and max_step >= step_increment")
 
-    def to_dict(self) -> dict[str, Any]:
-        """Plain dict (for YAML / JSON)."""
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> ControllerConfig:
-        """Build from a dict; unknown keys raise :class:`ConfigError` naming them."""
-        names = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - names)
-        if unknown:
-            raise ConfigError(f"unknown controller option(s) {', '.join(unknown)}; valid: {', '.join(sorted(names))}")
-        return cls(**d)
-
-    def with_(self, **changes: Any) -> ControllerConfig:
-        """A copy with ``changes`` applied (validated)."""
-        return replace(self, **changes)
-
 
 def official() -> ControllerConfig:
     """The official code's controller: sigmoid predictor, min-max targets, greedy decoding,
@@ -139,7 +123,7 @@ def official() -> ControllerConfig:
 
 def paper() -> ControllerConfig:
     """The official controller with the values the NAO paper states: lambda 0.9, eta 10."""
-    return official().with_(trade_off=0.9, max_step=10.0)
+    return official().override(trade_off=0.9, max_step=10.0)
 
 
 # Sequences up to this many tokens get the compact controller of :func:`for_space`.

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from nao.config import Config
 from nao.data.cifar import ImageSet
 
 # Per-channel mean/std of the CIFAR-10 training images (in 0..1), the values the NAO and
@@ -78,7 +79,7 @@ def cutout(x: torch.Tensor, size: int, generator: torch.Generator) -> torch.Tens
 
 
 @dataclass(frozen=True)
-class AugmentConfig:
+class AugmentConfig(Config):
     """Which augmentations a training batch gets.
 
     Attributes:

@@ -49,6 +49,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from nao.config import Config
 from nao.data.corpus import Corpus, batchify, perplexity
 from nao.errors import ConfigError
 from nao.evaluators.base import Evaluator
@@ -68,7 +69,7 @@ OBJECTIVE = "val_score"
 
 
 @dataclass(frozen=True)
-class RNNSupernetConfig:
+class RNNSupernetConfig(Config):
     """Supernet size, training and scoring settings.
 
     Attributes:

@@ -9,9 +9,9 @@ nao.errors.ConfigError: new_per_round 20 exceeds pool_size 10
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from dataclasses import dataclass, field
 
+from nao.config import Config
 from nao.data.augment import AugmentConfig
 from nao.errors import ConfigError
 
@@ -22,7 +22,7 @@ SCORES = ("acc", "loss")
 
 
 @dataclass(frozen=True)
-class SupernetTrainConfig:
+class SupernetTrainConfig(Config):
     """How the supernet is trained and how it scores.
 
     Defaults are the official NAO-WS CIFAR-10 search settings (renqianluo/NAO_pytorch
@@ -82,6 +82,3 @@ class SupernetTrainConfig:
             raise ConfigError(f"supernet setting bn must be one of {', '.join(BN_MODES)}, got {self.bn!r}")
         if self.new_per_round > self.pool_size:
             raise ConfigError(f"new_per_round {self.new_per_round} exceeds pool_size {self.pool_size}")
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)

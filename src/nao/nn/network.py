@@ -31,6 +31,7 @@ from typing import Any, Protocol
 import torch
 from torch import nn
 
+from nao.config import Config
 from nao.nn.ops import FactorizedReduce, ReLUConvBN, init_weights_, make_op
 from nao.nn.skeleton import CellSlot, CellStack
 
@@ -95,7 +96,7 @@ class CellSpec:
 
 
 @dataclass(frozen=True)
-class NetworkConfig:
+class NetworkConfig(Config):
     """Shape and regularisation of a :class:`CellNetwork`.
 
     Attributes:

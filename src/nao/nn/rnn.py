@@ -39,6 +39,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from nao.config import Config
 from nao.errors import ConfigError
 from nao.spaces.rnn import ACTIVATIONS, RecurrentGenotype
 
@@ -56,7 +57,7 @@ assert tuple(_ACT_FNS) == ACTIVATIONS
 
 
 @dataclass(frozen=True)
-class ModelConfig:
+class ModelConfig(Config):
     """Sizes and dropouts of a recurrent language model (defaults: the NAO/DARTS PTB model)."""
 
     # Word embedding width; equal to hidden_size because encoder and decoder weights are tied.

@@ -37,6 +37,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from nao.config import Config
 from nao.errors import ConfigError
 from nao.nn.ops import OPS, FactorizedReduce, ReLUConvBN, init_weights_, make_op
 from nao.nn.skeleton import CellSlot, CellStack
@@ -48,7 +49,7 @@ NUM_REDUCTIONS = 2
 
 
 @dataclass(frozen=True)
-class SupernetConfig:
+class SupernetConfig(Config):
     """Shape of a :class:`Supernet`.
 
     Attributes:

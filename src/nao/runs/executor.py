@@ -1,4 +1,4 @@
-"""Settings shared by run kinds: where evaluations run, and the checks a resume makes.
+"""Where a run's evaluations run: the ``executor`` section of a kind's config.
 
 >>> ExecutorConfig().build().__class__.__name__
 'SequentialExecutor'
@@ -6,14 +6,12 @@
 
 from __future__ import annotations
 
-import json
-from collections.abc import Mapping
+import re
 from dataclasses import dataclass
-from typing import Any
 
+from nao.config import Config, setting
 from nao.errors import ConfigError
 from nao.executors import Executor, make_executor
-from nao.presets import flatten
 
 #: Which executor each executor option applies to.
 _OPTION_OWNERS = {"workers": ("processes",), "address": ("ray",), "cpus_per_eval": ("ray",),
@@ -21,7 +19,7 @@ _OPTION_OWNERS = {"workers": ("processes",), "address": ("ray",), "cpus_per_eval
 
 
 @dataclass
-class ExecutorConfig:
+class ExecutorConfig(Config):
     """Where evaluations run (a run setting: it may change when a run is resumed).
 
     Attributes:
@@ -33,11 +31,11 @@ class ExecutorConfig:
     """
 
     name: str = "sequential"
-    workers: int | None = None
+    workers: int | None = setting(None, min=1)
     address: str | None = None
-    cpus_per_eval: float | None = None
-    gpus_per_eval: float | None = None
-    max_retries: int | None = None
+    cpus_per_eval: float | None = setting(None, min=0.0)
+    gpus_per_eval: float | None = setting(None, min=0.0)
+    max_retries: int | None = setting(None, min=0)
 
     def check(self) -> None:
         """Options meant for another executor are refused by name."""
@@ -47,6 +45,8 @@ class ExecutorConfig:
             if getattr(self, key) is not None and self.name not in owners:
                 raise ConfigError(f"--{key.replace('_', '-')} applies to --executor {' or '.join(owners)}, "
                                   f"not {self.name}")
+        if self.address is not None:
+            check_ray_address(self.address)
         if self.gpus_per_eval and self.address is None and not _local_gpus():
             # A local cluster would accept the request and then never schedule a task: say so now.
             raise ConfigError(f"--gpus-per-eval {self.gpus_per_eval}: this machine has no CUDA GPU "
@@ -59,28 +59,21 @@ class ExecutorConfig:
                                            if self.name in owners})
 
 
-#: Settings a resumed run may change: how far it goes and where it runs. Everything else is fixed.
-RUNTIME_KEYS = ("executor", "device", "data_dir")
+_RAY_ADDRESS = re.compile(r"^(auto|local|(ray://)?[A-Za-z0-9._-]+:\d{1,5})$")
 
 
-def refuse_changes(where: str, saved: Mapping[str, Any], resolved: Mapping[str, Any],
-                   may_change: tuple[str, ...] = RUNTIME_KEYS) -> None:
-    """``--resume`` check: every setting of ``resolved`` outside ``may_change`` must equal ``saved``'s.
+def check_ray_address(address: str) -> None:
+    """Validate ``--address`` before Ray sees it (Ray answers a malformed one with a traceback or a hang).
 
-    Raises :class:`ConfigError` naming the first dotted setting that differs.
+    >>> check_ray_address("10.0.0.5:6379"); check_ray_address("auto")
+    >>> check_ray_address("10.0.0.5")
+    Traceback (most recent call last):
+    ...
+    nao.errors.ConfigError: --address '10.0.0.5': expected auto, host:port or ray://host:port
     """
-    # Compared in their JSON form (tuples and lists alike), as config.json holds them.
-    old, new = flatten(json.loads(json.dumps(saved))), flatten(json.loads(json.dumps(resolved)))
-    for key in sorted(set(old) | set(new)):
-        if key == "kind" or key.split(".")[0] in may_change:
-            continue
-        if old.get(key) != new.get(key):
-            raise ConfigError(f"--resume {where}: {key} {_shown(new.get(key))} conflicts with the run's "
-                              f"{_shown(old.get(key))} (a resumed run keeps its settings)")
-
-
-def _shown(v: Any) -> str:
-    return repr(v) if isinstance(v, str) else str(v)
+    m = _RAY_ADDRESS.match(address.strip())
+    if not m or (":" in address and not 0 < int(address.rsplit(":", 1)[1]) < 65536):
+        raise ConfigError(f"--address {address!r}: expected auto, host:port or ray://host:port")
 
 
 def _local_gpus() -> int:

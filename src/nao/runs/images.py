@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from nao.config import Config
 from nao.data.augment import AugmentConfig
 from nao.data.cifar import ImageSet
 from nao.data.digits import ImageSplits, load_digits_splits
@@ -30,6 +31,7 @@ from nao.evaluators.supernet import OutOfMemoryError
 from nao.nn.network import CellNetwork, CellSpec, NetworkConfig
 from nao.nn.supernet import check_image_size
 from nao.rundir import RunDir
+from nao.runs.skeleton import flag
 from nao.spaces.base import Architecture
 from nao.spaces.cells import ConvCellSpace
 from nao.train.checkpoint import CHECKPOINT_NAME, load_checkpoint
@@ -40,8 +42,20 @@ NO_AUGMENT = AugmentConfig(crop_padding=0, flip=False, cutout=0)
 CIFAR_AUGMENT = AugmentConfig(crop_padding=4, flip=True, cutout=0)
 
 
+#: The flags of every image search kind (``--dataset``, ``--subset``, ``--image-size``, ``--constraint``).
+IMAGE_FLAGS = (
+    flag("--dataset", choices=DATASETS, group="data",
+         help="digits (embedded), cifar10/100 (binary files) or folder (--data-dir: one sub-folder per class)"),
+    flag("--subset", "train_images", type=int, group="data", help="use only this many training images"),
+    flag("--image-size", type=int, group="data", help="resize images to this side (default: the preset's)"),
+    flag("--constraint", help="e.g. 'params_m<=0.05' or 'flops_m<=10', computed from the architecture before it "
+                              "is evaluated, on the child network (--evaluator training) or the final network "
+                              "(supernet): only architectures that satisfy it are evaluated"),
+)
+
+
 @dataclass
-class ImageSearchFields:
+class ImageSearchFields(Config):
     """The settings every image search kind shares: its data split and its end (rerank, final training).
 
     Attributes:
@@ -71,9 +85,6 @@ class ImageSearchFields:
     rerank_train: TrainConfig = field(default_factory=TrainConfig)
     final_network: NetworkConfig = field(default_factory=NetworkConfig)
     final_train: TrainConfig = field(default_factory=TrainConfig)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def load_splits(cfg: Any) -> ImageSplits:

@@ -17,7 +17,7 @@ executor); :func:`execute` does the rest, identically for every kind:
 
 >>> import tempfile
 >>> from nao.runs import make_kind
->>> from nao.runs.tabular import synthetic_table
+>>> from nao.runs.kinds.tabular import synthetic_table
 >>> table = synthetic_table(tempfile.mkdtemp() + "/t.csv.gz")
 >>> kind = make_kind({"kind": "tabular", "benchmark": str(table), "strategy": "random", "budget": 10})
 >>> out = execute(kind, tempfile.mkdtemp() + "/run", say=lambda line: None)
@@ -44,7 +44,7 @@ from nao.results import Objective, Result
 from nao.rundir import RunDir, RunLog
 from nao.spaces.base import SearchSpace
 from nao.strategies.base import Strategy
-from nao.study import Study, check_max_cost
+from nao.study import Study, check_budget, check_max_cost
 
 log = logging.getLogger("nao.run")
 
@@ -75,24 +75,139 @@ class RunContext:
     quiet: bool
 
 
+@dataclass(frozen=True)
+class Flag:
+    """A command-line flag a run kind accepts, and the config settings it sets.
+
+    The CLI generates ``nao search TASK``'s flags from the flags of the task's kinds
+    (:func:`nao.cli.search.add_parser`); a flag given for a kind that does not declare it is refused.
+
+    Attributes:
+        name: the flag (``--benchmark``).
+        keys: dotted settings it sets (several for tied settings, e.g. hidden and embedding size).
+        type: converts the command-line text (``str``, ``int``, ``float``).
+        help: one line for ``--help``.
+        choices: the values allowed (``None``: any).
+        path: stored as a resolved path (so a run resumes from any directory).
+        group: the ``--help`` section.
+    """
+
+    name: str
+    keys: tuple[str, ...]
+    type: Callable[[str], Any] = str
+    help: str = ""
+    choices: tuple[str, ...] | None = None
+    path: bool = False
+    group: str = "search"
+    metavar: str | None = None
+
+    @property
+    def dest(self) -> str:
+        """The argparse attribute name (``--data-dir`` -> ``data_dir``)."""
+        return self.name.lstrip("-").replace("-", "_")
+
+
+def flag(name: str, key: str | tuple[str, ...] | None = None, **kwargs: Any) -> Flag:
+    """A :class:`Flag` whose setting is named like the flag unless ``key`` says otherwise."""
+    keys = (key,) if isinstance(key, str) else key or (name.lstrip("-").replace("-", "_"),)
+    return Flag(name, tuple(keys), **kwargs)
+
+
+#: Flags of every kind.
+SEARCH_FLAGS = (
+    flag("--space", help="search space (default: the preset's)"),
+    flag("--strategy", help="search strategy: nao (default), bananas, local, rea, random, optuna-tpe, optuna-gp"),
+    flag("--budget", type=int, help="unique architectures to evaluate (default: the preset's)"),
+    flag("--max-cost", type=float, metavar="X",
+         help="also stop once the evaluations cost X compute, in the kind's unit (result.json's cost_unit: "
+              "gpu_s for a table, image_epochs / token_epochs for trained candidates, s for a supernet)"),
+    flag("--seed", type=int, help="random seed (default: 0)"),
+)
+#: Flags of kinds that evaluate through an executor (``config.executor``).
+EXECUTOR_FLAGS = (
+    flag("--executor", "executor.name", choices=("sequential", "processes", "ray"), group="executors",
+         help="where evaluations run (default: sequential, in this process)"),
+    flag("--workers", "executor.workers", type=int, group="executors",
+         help="--executor processes: worker processes (default: cores)"),
+    flag("--address", "executor.address", group="executors", help="--executor ray: cluster address, host:port or auto"),
+    flag("--cpus-per-eval", "executor.cpus_per_eval", type=float, group="executors",
+         help="--executor ray: CPUs per evaluation (default 1)"),
+    flag("--gpus-per-eval", "executor.gpus_per_eval", type=float, group="executors",
+         help="--executor ray: GPUs per evaluation (default 0)"),
+    flag("--max-retries", "executor.max_retries", type=int, group="executors",
+         help="restarts of an evaluation whose worker died, then it is recorded as failed (default: 2)"),
+)
+#: Flags of kinds that train networks (data, device, threads).
+DEVICE_FLAGS = (
+    flag("--data-dir", help="where the data lives (default: $NAO_DATA or ../shared/data)", path=True, group="data"),
+    flag("--device", help="cpu, cuda, cuda:N or auto (default: cpu)", group="device"),
+    flag("--threads", type=int, help="torch CPU threads (default: the preset's)", group="device"),
+)
+
+
+def register_kind(cls: type[RunKind]) -> type[RunKind]:
+    """Class decorator: register a run kind (its presets are registered by its module)."""
+    from nao.registry import KINDS
+
+    return KINDS.register(cls.name)(cls)
+
+
 class RunKind(ABC):
-    """One kind of search. Subclasses set :attr:`name` and :attr:`scores_from` and implement
-    :meth:`prepare` and :meth:`build`; the other hooks have defaults.
+    """One kind of search. Subclasses set the class attributes below and implement :meth:`prepare`
+    and :meth:`build`; the other hooks have defaults. A kind is one module of :mod:`nao.runs.kinds`
+    (or of another package) with its config, presets, flags and this class, registered with
+    :func:`register_kind`.
 
     Args:
         config: the kind's resolved configuration dataclass (``to_dict`` goes to ``config.json``).
     """
 
     name: ClassVar[str]
+    #: ``nao search TASK`` and ``--evaluator EVALUATOR`` select this kind.
+    task: ClassVar[str]
+    evaluator: ClassVar[str]
+    #: The kind a task runs when no ``--evaluator`` is given.
+    default_for_task: ClassVar[bool] = False
+    #: One line for ``nao search --help`` (the default kind's describes the task).
+    help: ClassVar[str] = ""
     #: The dataclass of the kind's configuration (``config.json`` is read back into it).
     config_class: ClassVar[type]
+    #: The flags the kind accepts besides :data:`SEARCH_FLAGS`.
+    flags: ClassVar[tuple[Flag, ...]] = ()
     #: Settings a resume may change (besides device and data location); everything else is fixed.
     resumable_changes: ClassVar[tuple[str, ...]] = ("executor",)
+    #: Why the kind takes no executor flags (said when one is given), if it evaluates in-process only.
+    no_executor: ClassVar[str] = ""
     #: Where search scores come from: ``table``, ``supernet`` or ``training`` (reports label it).
     scores_from: ClassVar[str]
 
     def __init__(self, config: Any) -> None:
         self.config = config
+
+    @classmethod
+    def all_flags(cls) -> tuple[Flag, ...]:
+        """Every flag the kind accepts."""
+        return (*SEARCH_FLAGS, *cls.flags)
+
+    @classmethod
+    def default_preset(cls, given: dict[str, Any]) -> str:
+        """The preset used when none is named (``given``: the flags given); default: the first registered."""
+        from nao.presets import preset_names
+
+        return preset_names(cls.name)[0]
+
+    @classmethod
+    def upgrade(cls, saved: dict[str, Any]) -> dict[str, Any]:
+        """A ``config.json`` body written by an older version, in today's form (default: as it is)."""
+        return saved
+
+    def budget(self) -> int:
+        """Unique architectures the search evaluates."""
+        return self.config.budget
+
+    def max_budget(self) -> tuple[int, str] | None:
+        """The kind's own bound on the budget and what it is (a table's rows), checked after :meth:`prepare`."""
+        return None
 
     def config_dict(self) -> dict[str, Any]:
         """The resolved configuration written to ``config.json`` (``kind`` included)."""
@@ -170,9 +285,12 @@ def execute(kind: RunKind, out: str | Path, resume: bool = False, say: Say | Non
         if isinstance(done, dict) and kind.is_finished(done):
             say(f"{out} is a finished run: winner {done.get('winner')}")
             return done
+    rundir: RunDir | None = None
     try:
         check_max_cost(getattr(kind.config, "max_cost", None))  # before anything is loaded or written
         kind.prepare()
+        bound = kind.max_budget()
+        check_budget(kind.budget(), kind.space, *(bound or ()))
         with kind.threads():
             rundir = _open_rundir(kind, Path(out), resume)
             ctx = RunContext(rundir, say, resume, quiet)
@@ -180,6 +298,8 @@ def execute(kind: RunKind, out: str | Path, resume: bool = False, say: Say | Non
             return _run(kind, ctx, search, tensorboard, progress)
     finally:
         kind.close()
+        if rundir is not None:
+            rundir.unlock()
 
 
 def _open_rundir(kind: RunKind, out: Path, resume: bool) -> RunDir:
@@ -187,7 +307,7 @@ def _open_rundir(kind: RunKind, out: Path, resume: bool) -> RunDir:
         raise ConfigError(f"--out {out}: exists and is not a directory")
     if not resume:
         return RunDir.create(out, kind.config_dict())
-    rundir = RunDir.open(out)
+    rundir = RunDir.open(out).lock()  # a live writer (this run, still going) refuses us here
     rundir.note_resume(kind.config_dict())
     return rundir
 

@@ -9,30 +9,18 @@ True
 
 from __future__ import annotations
 
-import importlib
-
 from nao.registry import SPACES
 from nao.spaces.base import Architecture, SearchSpace
 from nao.spaces.resolve import resolve_arch
 
-# Modules that register spaces; imported lazily so `import nao` stays cheap.
-_SPACE_MODULES = ("nao.spaces.nb201", "nao.spaces.cells", "nao.spaces.rnn")
-
-
-def _load_all() -> None:
-    for mod in _SPACE_MODULES:
-        importlib.import_module(mod)  # a listed module that is missing is an error, not an absence
-
 
 def get_space(name: str) -> SearchSpace:
     """An instance of the registered space ``name`` (raises ConfigError listing valid names)."""
-    _load_all()
-    return SPACES.get(name)()
+    return SPACES.get(name)()  # the registry imports the space modules on first use
 
 
 def space_names() -> list[str]:
     """Names of all registered spaces."""
-    _load_all()
     return SPACES.names()
 
 

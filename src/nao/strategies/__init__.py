@@ -8,7 +8,6 @@ True
 
 from __future__ import annotations
 
-import importlib
 import inspect
 from collections.abc import Mapping
 from typing import Any
@@ -17,14 +16,6 @@ from nao.errors import ConfigError
 from nao.registry import STRATEGIES
 from nao.spaces.base import SearchSpace
 from nao.strategies.base import Strategy
-
-_STRATEGY_MODULES = ("nao.strategies.random", "nao.strategies.rea", "nao.strategies.local", "nao.strategies.nao",
-                     "nao.strategies.bananas", "nao.strategies.optuna_samplers")
-
-
-def _load_all() -> None:
-    for mod in _STRATEGY_MODULES:
-        importlib.import_module(mod)  # a listed module that is missing is an error, not an absence
 
 
 def make_strategy(name: str, space: SearchSpace, seed: int = 0, **kwargs: Any) -> Strategy:
@@ -47,7 +38,6 @@ def check_strategy_options(name: str, options: Mapping[str, Any]) -> None:
     ...
     nao.errors.ConfigError: unknown option 'seed_archs' of strategy 'local'; it takes: first_improvement
     """
-    _load_all()
     known: list[str] = []
     for klass in STRATEGIES.get(name).__mro__:  # a constructor with **kwargs passes them on to its base's
         params = inspect.signature(klass.__init__).parameters
@@ -61,7 +51,6 @@ def check_strategy_options(name: str, options: Mapping[str, Any]) -> None:
 
 
 def strategy_names() -> list[str]:
-    _load_all()
     return STRATEGIES.names()
 
 

@@ -132,7 +132,7 @@ class NAOStrategy(Strategy):
         if not 0.0 < round_fraction <= 1.0:
             raise ConfigError(f"nao strategy option round_fraction must be in (0, 1], got {round_fraction}")
         if isinstance(controller, dict):
-            controller = ControllerConfig.from_dict({**for_space(space).to_dict(), **controller})
+            controller = for_space(space).override(controller)
         self.cfg = controller or for_space(space)
         self.seed_archs, self.top_k = int(seed_archs), int(top_k)
         self.per_round = None if per_round is None else int(per_round)

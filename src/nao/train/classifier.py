@@ -29,7 +29,7 @@ import math
 import os
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -37,6 +37,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from nao.config import Config
 from nao.data.augment import AugmentConfig, BatchLoader
 from nao.data.cifar import ImageSet
 from nao.errors import ConfigError
@@ -50,7 +51,7 @@ METRICS_NAME = "metrics.json"
 
 
 @dataclass(frozen=True)
-class TrainConfig:
+class TrainConfig(Config):
     """Optimisation settings of one training run.
 
     Attributes:
@@ -84,16 +85,6 @@ class TrainConfig:
     augment: AugmentConfig = field(default_factory=lambda: AugmentConfig(crop_padding=4, flip=True, cutout=16))
     eval_every: int = 1
     seed: int = 0
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> TrainConfig:
-        d = dict(d)
-        if isinstance(d.get("augment"), Mapping):
-            d["augment"] = AugmentConfig(**d["augment"])
-        return cls(**d)
 
 
 @dataclass(frozen=True)
@@ -398,8 +389,3 @@ def _payload(status: str, trainer: _Trainer, cfg: TrainConfig, meta: Mapping[str
         "train_config": cfg.to_dict(),
         "meta": dict(meta),
     }
-
-
-def with_overrides(cfg: TrainConfig, **overrides: Any) -> TrainConfig:
-    """``cfg`` with the non-``None`` overrides applied (handy for CLI flags)."""
-    return replace(cfg, **{k: v for k, v in overrides.items() if v is not None})

@@ -47,6 +47,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
+from nao.config import Config
 from nao.data.corpus import Corpus, batchify, check_bptt, eval_batches, get_batch, perplexity, sample_seq_len
 from nao.errors import ConfigError
 from nao.nn.rnn import ModelConfig, RNNLanguageModel, detach_hidden
@@ -59,7 +60,7 @@ GenotypeFn = Callable[[], "RecurrentGenotype | None"]
 
 
 @dataclass(frozen=True)
-class LMConfig:
+class LMConfig(Config):
     """Training hyperparameters (defaults: DARTS/NAO final PTB training, see :func:`preset`)."""
 
     # Network sizes and dropouts.
@@ -165,12 +166,6 @@ def preset(name: str, **overrides: Any) -> LMConfig:
     if "model.hidden_size" in over and "model.emb_size" not in over:
         over["model.emb_size"] = over["model.hidden_size"]
     return registry_preset(f"lm/{name}", **over)
-
-
-def config_from_dict(d: dict[str, Any]) -> LMConfig:
-    """Inverse of ``dataclasses.asdict`` for :class:`LMConfig`."""
-    d = dict(d)
-    return LMConfig(model=ModelConfig(**d.pop("model")), **d)
 
 
 # -- averaged SGD ------------------------------------------------------------------------------
@@ -565,7 +560,6 @@ __all__ = [
     "LMResult",
     "LMTrainer",
     "ParamAverager",
-    "config_from_dict",
     "evaluate_lm",
     "preset",
     "train_lm",

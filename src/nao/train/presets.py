@@ -18,13 +18,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from nao.config import Config
 from nao.data.augment import AugmentConfig
 from nao.nn.network import NetworkConfig
 from nao.train.classifier import TrainConfig
 
 
 @dataclass(frozen=True)
-class Preset:
+class Preset(Config):
     """A network configuration and a training configuration that go together."""
 
     name: str

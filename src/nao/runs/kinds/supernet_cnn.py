@@ -44,8 +44,8 @@ from nao.nn.supernet import SupernetConfig, check_image_size
 from nao.presets import register_preset
 from nao.results import Objective, Result
 from nao.rundir import RunDir
-from nao.runs.images import CIFAR_AUGMENT, NO_AUGMENT, ImageSearchFields, finish_images, load_splits
-from nao.runs.skeleton import RunContext, RunKind, Search
+from nao.runs.images import CIFAR_AUGMENT, IMAGE_FLAGS, NO_AUGMENT, ImageSearchFields, finish_images, load_splits
+from nao.runs.skeleton import DEVICE_FLAGS, RunContext, RunKind, Search, flag, register_kind
 from nao.spaces import get_space
 from nao.spaces.cells import ConvCellSpace
 from nao.strategies import check_strategy_options, make_strategy
@@ -76,9 +76,11 @@ class WSConfig(ImageSearchFields):
         digits_fractions: digits (train, validation, test) fractions.
         space: conv cell space searched.
         strategy: search strategy proposing each round (``nao``; ``random`` etc. for baselines).
-        nao_options: keyword arguments for the ``nao`` strategy (ignored by the others);
+        strategy_options: keyword arguments of the strategy, as in every kind (the presets' are the
+            ``nao`` strategy's; another ``--strategy`` starts without them). For ``nao``,
             ``seed_archs`` and ``per_round`` default to the supernet's ``seed_pool`` and
-            ``new_per_round`` so that each controller round fills one supernet round.
+            ``new_per_round`` so that each controller round fills one supernet round. (Runs of
+            older versions called it ``nao_options``; their ``config.json`` still resumes.)
         budget: architectures scored by the supernet (the Study's budget).
         seed: seeds the split, the supernet, the strategy and the retraining.
         device: ``cpu``, ``cuda``, ``cuda:N`` or ``auto``.
@@ -104,7 +106,7 @@ class WSConfig(ImageSearchFields):
     constraint: str | None = None
     space: str = "nao-ws"
     strategy: str = "nao"
-    nao_options: dict[str, Any] = field(default_factory=dict)
+    strategy_options: dict[str, Any] = field(default_factory=dict)
     budget: int = 1500
     max_cost: float | None = None  # a bound on compute, in the evaluator's cost_unit (None: count only)
     seed: int = 0
@@ -115,8 +117,6 @@ class WSConfig(ImageSearchFields):
 
     def check(self) -> None:
         """Raise :class:`ConfigError` naming the first invalid setting."""
-        if self.budget < 1:
-            raise ConfigError(f"--budget must be at least 1, got {self.budget}")
         if self.image_size < 0:
             raise ConfigError(f"--image-size must be positive (or 0 to keep the images), got {self.image_size}")
         if self.top_k < 1:
@@ -149,7 +149,7 @@ def _digits_preset() -> WSConfig:
             eval_batch_size=512, lr=0.1, lr_min=0.001, bn="batch", augment=None,
         ),
         # The controller improves the top 10; it decodes 60 candidates and proposes the 20 best-predicted.
-        nao_options={"top_k": 10, "candidates": 60},
+        strategy_options={"top_k": 10, "candidates": 60},
         top_k=3,
         rerank_workers=2,
         rerank_network=net,
@@ -187,7 +187,7 @@ def _cpu_preset() -> WSConfig:
             seed_pool=40, new_per_round=20, pool_size=40, epochs_per_round=4, batch_size=64,
             eval_batch_size=500, lr=0.1, lr_min=0.001, bn="batch", score="loss", augment=augment,
         ),
-        nao_options={"top_k": 10, "candidates": 60},
+        strategy_options={"top_k": 10, "candidates": 60},
         top_k=3,
         rerank_workers=2,
         rerank_network=net,
@@ -208,7 +208,7 @@ def _smoke_preset() -> WSConfig:
         preset="smoke",
         threads=1,
         # A few controller epochs, no autoencoder pretraining: the controller only has to run, not to learn.
-        nao_options={"top_k": 2, "candidates": 4, "controller": {"epochs": 25, "pretrain_archs": 0}},
+        strategy_options={"top_k": 2, "candidates": 4, "controller": {"epochs": 25, "pretrain_archs": 0}},
         budget=6,
         train_images=256,
         val_images=128,
@@ -256,7 +256,7 @@ def _paper_preset() -> WSConfig:
         # new architectures from the top 100 of the pool, and one controller is kept across rounds.
         # (It is trained 1,000 epochs per round, --controller_epochs; here the strategy's own fit
         # length applies.)
-        nao_options={"top_k": 100, "candidates": 300, "warm_start": True, "controller": official()},
+        strategy_options={"top_k": 100, "candidates": 300, "warm_start": True, "controller": official()},
         top_k=5,
         rerank_network=NetworkConfig(channels=20, layers=3, auxiliary=False, dropout=0.0, drop_path=0.1),
         rerank_train=TrainConfig(epochs=10, batch_size=128, eval_batch_size=500, lr=0.025, lr_min=0.001,
@@ -290,14 +290,35 @@ def _short_preset() -> WSConfig:
 DEFAULT_PRESET = {"digits": "digits", "cifar10": "short", "cifar100": "short"}
 
 
+@register_kind
 class SupernetCnnKind(RunKind):
     """NAO-WS on images: supernet rounds, rerank, final training (module docstring)."""
 
     name = "supernet-cnn"
+    task, evaluator, default_for_task = "cnn", "supernet", True
+    help = "image cells: NAO-WS supernet (default) or training every candidate"
     config_class = WSConfig
+    flags = (*DEVICE_FLAGS, *IMAGE_FLAGS,
+             flag("--supernet-score", "supernet_train.score", choices=("acc", "loss"),
+                  help="--evaluator supernet: rank the pool by validation accuracy or loss (default: the preset's)"))
     scores_from = "supernet"
+    no_executor = "a supernet search evaluates in this process only: its shared weights live there"
     # The supernet's learning-rate schedule is laid out for the budget: it cannot change on resume.
     resumable_changes = ("device", "data_dir")
+
+    @classmethod
+    def default_preset(cls, given: dict[str, Any]) -> str:
+        return DEFAULT_PRESET.get(given.get("dataset") or "digits", "short")
+
+    @classmethod
+    def upgrade(cls, saved: dict[str, Any]) -> dict[str, Any]:
+        """A ``config.json`` of an older version: ``nao_options`` (the ``nao`` strategy's) became ``strategy_options``."""
+        if "nao_options" not in saved:
+            return saved
+        saved = dict(saved)
+        options = saved.pop("nao_options")
+        saved.setdefault("strategy_options", options if saved.get("strategy", "nao") == "nao" else {})
+        return saved
 
     def objective(self) -> Objective:
         """Pool ranked by validation accuracy (official) or by validation loss (lower is better)."""
@@ -313,7 +334,7 @@ class SupernetCnnKind(RunKind):
             # Record the thread count in use: CPU sums depend on it, and a resume reuses it to end identically.
             self.config = cfg = replace(cfg, threads=torch.get_num_threads())
         self.space = get_space(cfg.space)
-        check_strategy_options(cfg.strategy, cfg.nao_options if cfg.strategy == "nao" else {})
+        check_strategy_options(cfg.strategy, cfg.strategy_options)
         if not isinstance(self.space, ConvCellSpace):
             raise ConfigError(f"a supernet search needs a conv cell space (nao-ws, nao, darts), not {cfg.space!r}; "
                               f"to search {cfg.space} with a benchmark table use nao search tabular --benchmark FILE")
@@ -333,9 +354,9 @@ class SupernetCnnKind(RunKind):
         rounds = self.evaluator.rounds_for_budget(cfg.budget)
         if sn_train.total_epochs <= 0:
             self.evaluator.schedule_epochs = rounds * sn_train.epochs_per_round
-        options: dict[str, Any] = {}
+        options = dict(cfg.strategy_options)
         if cfg.strategy == "nao":
-            options = {"seed_archs": sn_train.seed_pool, "per_round": sn_train.new_per_round, **cfg.nao_options}
+            options = {"seed_archs": sn_train.seed_pool, "per_round": sn_train.new_per_round, **options}
         strategy = make_strategy(cfg.strategy, self.space, seed=cfg.seed, **options)
         if self.feasibility is not None:
             strategy = ConstrainedStrategy(strategy, self.feasibility)
@@ -386,5 +407,3 @@ def _round_line(ctx: RunContext) -> Callable[[dict[str, float]], None]:
     return on_round
 
 
-
-KINDS = {"supernet-cnn": SupernetCnnKind}

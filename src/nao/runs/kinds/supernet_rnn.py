@@ -17,11 +17,12 @@ Presets ``supernet-rnn/small`` (CPU, minutes), ``paper`` (the official NAO-WS PT
 from __future__ import annotations
 
 from contextlib import AbstractContextManager
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import torch
 
+from nao.config import Config, setting
 from nao.data.corpus import Corpus, load_corpus
 from nao.data.paths import data_root
 from nao.errors import ConfigError
@@ -30,17 +31,16 @@ from nao.evaluators.rounds import SUPERNET_CHECKPOINT, resume_point
 from nao.presets import register_preset
 from nao.results import Objective, Result
 from nao.rundir import RunDir
-from nao.runs.skeleton import RunContext, RunKind, Search
+from nao.runs.skeleton import DEVICE_FLAGS, RunContext, RunKind, Search, flag, register_kind
 from nao.spaces import get_space
+from nao.spaces.resolve import RNN_SPACES
 from nao.strategies import check_strategy_options, make_strategy
 from nao.study import Study
 from nao.threads import resolve_device, torch_threads
 
-RNN_SPACES = ("rnn", "rnn-darts", "rnn-enas")
-
 
 @dataclass
-class PtbSearchConfig:
+class PtbSearchConfig(Config):
     """A NAO-WS search of recurrent cells.
 
     Attributes:
@@ -61,16 +61,13 @@ class PtbSearchConfig:
     space: str = "rnn"
     strategy: str = "nao"
     strategy_options: dict[str, Any] = field(default_factory=dict)
-    budget: int = 0
+    budget: int = setting(0, min=0)
     max_cost: float | None = None  # a bound on compute, in the evaluator's cost_unit (None: count only)
     seed: int = 0
     device: str = "cpu"
-    threads: int = 0
+    threads: int = setting(0, min=0)
     data_dir: str | None = None
     supernet: RNNSupernetConfig = field(default_factory=lambda: supernet_preset("small"))
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
     def resolved_budget(self) -> int:
         return self.budget or self.supernet.seed_pool + 2 * self.supernet.new_per_round
@@ -89,18 +86,37 @@ def ptb_dir(data_dir: str | None) -> str:
     return str(data_dir) if data_dir else str(data_root() / "ptb")
 
 
+@register_kind
 class SupernetRnnKind(RunKind):
     """NAO-WS-RNN: supernet rounds on a corpus; the best pool member by validation loss wins."""
 
     name = "supernet-rnn"
+    task, evaluator, default_for_task = "ptb", "supernet", True
+    help = "recurrent cells on Penn Treebank: supernet (default) or training"
     config_class = PtbSearchConfig
+    flags = (*DEVICE_FLAGS, *(
+        flag(name, key, type=t, choices=c, help=h, group="rnn supernet (--evaluator supernet)")
+        for name, key, t, c, h in (
+            ("--hidden-size", ("supernet.lm.model.hidden_size", "supernet.lm.model.emb_size"), int, None,
+             "supernet embedding = hidden width"),
+            ("--share", "supernet.share", str, ("node_input_act", "node_input"), "weight blocks per (node, input[, act])"),
+            ("--seed-pool", "supernet.seed_pool", int, None, "architectures in the first round"),
+            ("--new-per-round", "supernet.new_per_round", int, None, "architectures each later round adds"),
+            ("--pool-size", "supernet.pool_size", int, None, "architectures trained on per round"),
+            ("--steps-per-round", "supernet.steps_per_round", int, None, "supernet mini-batches per round"),
+            ("--score-tokens", "supernet.score_tokens", int, None, "validation tokens each architecture is scored on"),
+        )))
     scores_from = "supernet"
+    no_executor = "a supernet search evaluates in this process only: its shared weights live there"
     resumable_changes = ("device", "data_dir", "threads")
     objective = Objective("val_loss", "min")
 
     def __init__(self, config: PtbSearchConfig, corpus: Corpus | None = None) -> None:
         super().__init__(config)
         self.corpus = corpus
+
+    def budget(self) -> int:
+        return self.config.resolved_budget()
 
     def threads(self) -> AbstractContextManager:
         return torch_threads(self.config.threads)
@@ -111,8 +127,6 @@ class SupernetRnnKind(RunKind):
             raise ConfigError(f"--space {cfg.space!r} is not a recurrent cell space; choose one of {', '.join(RNN_SPACES)}")
         if cfg.threads == 0:
             self.config = cfg = replace(cfg, threads=torch.get_num_threads())
-        if cfg.threads < 0:
-            raise ConfigError(f"--threads must be at least 1, got {cfg.threads}")
         self.device = resolve_device(cfg.device)
         self.space = get_space(cfg.space)
         check_strategy_options(cfg.strategy, cfg.strategy_options)
@@ -158,5 +172,3 @@ def _round_line(ctx: RunContext):
 
     return on_round
 
-
-KINDS = {"supernet-rnn": SupernetRnnKind}

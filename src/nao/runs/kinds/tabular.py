@@ -13,26 +13,27 @@ import gzip
 import io
 import itertools
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from nao.config import Config
 from nao.constraints import ConstrainedStrategy, constraint_summary, table_feasibility
 from nao.errors import ConfigError
 from nao.evaluators.base import Evaluator
 from nao.evaluators.tabular import TabularEvaluator, column_epochs
 from nao.presets import register_preset
 from nao.results import Objective
-from nao.runs.common import ExecutorConfig
-from nao.runs.skeleton import RunContext, RunKind, Search
+from nao.runs.executor import ExecutorConfig
+from nao.runs.skeleton import EXECUTOR_FLAGS, RunContext, RunKind, Search, flag, register_kind
 from nao.spaces import get_space
 from nao.strategies import check_strategy_options, make_strategy
 
 
 @dataclass
-class TabularConfig:
+class TabularConfig(Config):
     """A search over a benchmark table.
 
     Attributes:
@@ -64,22 +65,32 @@ class TabularConfig:
     seed: int = 0
     executor: ExecutorConfig = field(default_factory=ExecutorConfig)
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
 
 @register_preset("tabular", "default")
 def _default() -> TabularConfig:
     return TabularConfig()
 
 
+@register_kind
 class TabularKind(RunKind):
     """Every candidate is a row of the table; any executor."""
 
     name = "tabular"
+    task, evaluator, default_for_task = "tabular", "tabular", True
+    help = "search a benchmark table (NAS-Bench-201 format)"
     config_class = TabularConfig
+    flags = (
+        flag("--benchmark", help="benchmark table (.csv.gz); required for a new run", path=True),
+        flag("--objective", help="validation column optimised (default val_acc; e.g. val_acc_12ep)"),
+        flag("--constraint", help="e.g. 'params_m<=0.5': only architectures that satisfy it are proposed "
+                                  "(no budget spent on others)"),
+        *EXECUTOR_FLAGS,
+    )
     scores_from = "table"
     resumable_changes = ("budget", "executor")
+
+    def max_budget(self) -> tuple[int, str]:
+        return len(self.evaluator.table), str(self.evaluator.table.path)
 
     def prepare(self) -> None:
         cfg = self.config
@@ -91,7 +102,6 @@ class TabularKind(RunKind):
         # The objective's column names the fidelity a query costs (val_acc_12ep: 12 of the table's 200 epochs).
         self.evaluator: Evaluator = TabularEvaluator(self.space, Path(cfg.benchmark),  # validates the file
                                                      epochs=column_epochs(Objective.of(cfg.objective).metric))
-        _check_budget(cfg.budget, self.space, self.evaluator)
         self.objective = Objective.of(cfg.objective)
         self.feasibility = table_feasibility(cfg.constraint, self.evaluator.table) if cfg.constraint else None
         self.executor = cfg.executor.build()  # an unreachable Ray address fails here
@@ -110,20 +120,6 @@ class TabularKind(RunKind):
         executor = getattr(self, "executor", None)
         if executor is not None:
             executor.close()
-
-
-KINDS = {"tabular": TabularKind}
-
-
-def _check_budget(budget: int, space, evaluator: TabularEvaluator) -> None:
-    if budget < 1:
-        raise ConfigError(f"--budget must be at least 1, got {budget}")
-    size = space.size()
-    if size is not None and budget > size:
-        raise ConfigError(f"--budget {budget} exceeds the {size} architectures in space {space.name!r}")
-    table = evaluator.table
-    if budget > len(table):
-        raise ConfigError(f"--budget {budget} exceeds the {len(table)} architectures in {table.path}")
 
 
 def synthetic_table(path: str | os.PathLike, seed: int = 0) -> Path:

@@ -1,4 +1,5 @@
-"""Kinds ``trained-cnn`` and ``trained-rnn``: NAO as in the paper, every candidate trained from scratch.
+"""Kind ``trained-cnn``: NAO as in the paper, every candidate trained from scratch (``trained-rnn``, its
+language-model twin, shares :class:`~nao.runs.trained.TrainedKind`).
 
 Each candidate is trained briefly on a training split and scored on a validation split held out of
 the training data (images: ``val_acc``; language models: ``val_ppl``, lower is better), through any
@@ -10,8 +11,7 @@ the final settings and tested once; language-model searches train the winner wit
 test it.
 
 Presets (``trained-cnn/NAME``): ``smoke`` (seconds, tests), ``cpu`` (16x16 CIFAR-10 on 2 cores),
-``paper`` (the official NAO search settings, for a GPU cluster). ``trained-rnn/NAME``: ``smoke``,
-``cpu``, ``paper``.
+``paper`` (the official NAO search settings, for a GPU cluster).
 
 >>> from nao.presets import preset
 >>> cfg = preset("trained-cnn/paper")
@@ -21,43 +21,34 @@ Presets (``trained-cnn/NAME``): ``smoke`` (seconds, tests), ``cpu`` (16x16 CIFAR
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from contextlib import AbstractContextManager
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from nao.constraints import ConstrainedStrategy, constraint_summary, network_feasibility
 from nao.data.augment import AugmentConfig
-from nao.data.corpus import Corpus
 from nao.errors import ConfigError
-from nao.evaluators.lm_training import LMTrainingEvaluator
 from nao.evaluators.training import TrainingEvaluator
 from nao.nn.network import NetworkConfig
 from nao.nn.supernet import check_image_size
 from nao.presets import register_preset
-from nao.results import Objective, Result
-from nao.runs.common import ExecutorConfig
-from nao.runs.images import ImageSearchFields, finish_images, load_splits
-from nao.runs.progress import CandidateProgress
-from nao.runs.skeleton import RunContext, RunKind, Search
-from nao.runs.supernet_rnn import RNN_SPACES, ptb_dir
+from nao.results import Objective
+from nao.runs.executor import ExecutorConfig
+from nao.runs.images import IMAGE_FLAGS, ImageSearchFields, finish_images, load_splits
+from nao.runs.skeleton import DEVICE_FLAGS, EXECUTOR_FLAGS, RunContext, Search, register_kind
+from nao.runs.trained import CANDIDATES_DIR, TrainedKind
 from nao.spaces import get_space
 from nao.spaces.cells import ConvCellSpace
-from nao.strategies import check_strategy_options, make_strategy
+from nao.strategies import check_strategy_options
 from nao.study import Study
-from nao.threads import torch_threads
+from nao.threads import resolve_device
 from nao.train.classifier import TrainConfig, make_runtime
-from nao.train.lm import LMConfig
-from nao.train.lm import preset as lm_preset
-
-CANDIDATES_DIR = "candidates"
 
 
 @dataclass
 class TrainedCnnConfig(ImageSearchFields):
     """An image-cell search that trains every candidate.
 
-    Attributes mirror :class:`~nao.runs.supernet_cnn.WSConfig` for the data (``dataset`` digits,
+    Attributes mirror :class:`~nao.runs.kinds.supernet_cnn.WSConfig` for the data (``dataset`` digits,
     cifar10, cifar100 or folder; ``train_images``/``val_images``/``test_images``/``image_size``) and the end of
     the search (``top_k``, ``rerank_*``, ``final_*``); ``network`` and ``train`` are each candidate's
     child network and training, ``strategy_options`` the strategy's round sizes, ``executor`` where
@@ -135,50 +126,23 @@ def _cnn_paper() -> TrainedCnnConfig:
         final_network=final.network, final_train=final.train)
 
 
-class _TrainedKind(RunKind):
-    """What both trained kinds share: any executor, per-candidate checkpoints, a final step."""
-
-    scores_from = "training"
-    resumable_changes = ("executor", "budget", "threads")
-
-    def threads(self) -> AbstractContextManager:
-        return torch_threads(self.config.threads)
-
-    def strategy(self) -> Any:
-        cfg = self.config
-        return make_strategy(cfg.strategy, self.space, seed=cfg.seed,
-                             **(cfg.strategy_options if cfg.strategy == "nao" else {}))
-
-    def is_finished(self, result: dict[str, Any]) -> bool:
-        return result.get("final", {}).get("status") == "ok"
-
-    def progress(self, ctx: RunContext, search: Search, skip: Sequence[Result]) -> list[Callable[[Result], None]]:
-        if ctx.quiet:
-            return []
-        return [CandidateProgress(ctx.say, search.objective, search.strategy, search.executor, search.budget,
-                                  skip=skip)]
-
-    def close(self) -> None:
-        if getattr(self, "executor", None) is not None:
-            self.executor.close()
-
-
-class TrainedCnnKind(_TrainedKind):
+@register_kind
+class TrainedCnnKind(TrainedKind):
     """Image cells, every candidate trained; rerank and final training as for NAO-WS."""
 
     name = "trained-cnn"
+    task, evaluator = "cnn", "training"
     config_class = TrainedCnnConfig
+    flags = (*DEVICE_FLAGS, *IMAGE_FLAGS, *EXECUTOR_FLAGS)
     objective = Objective("val_acc", "max")
 
     def prepare(self) -> None:
         cfg = self.config
-        if cfg.budget < 1:
-            raise ConfigError(f"--budget must be at least 1, got {cfg.budget}")
         self.space = get_space(cfg.space)
-        check_strategy_options(cfg.strategy, cfg.strategy_options if cfg.strategy == "nao" else {})
+        check_strategy_options(cfg.strategy, cfg.strategy_options)
         if not isinstance(self.space, ConvCellSpace):
             raise ConfigError(f"a trained-cnn search needs a conv cell space (nao-ws, nao, darts), not {cfg.space!r}")
-        self.runtime = make_runtime(_device(cfg.device))
+        self.runtime = make_runtime(resolve_device(cfg.device))
         self.data = load_splits(cfg)
         check_image_size(self.data.image_size)
         # Parsed here, before a run directory exists: a bad --constraint is an input error.
@@ -209,120 +173,3 @@ class TrainedCnnKind(_TrainedKind):
         ctx.say(f"reranking the top {len(candidates)} by {self.config.rerank_train.epochs}-epoch training")
         extra = constraint_summary(ctx, search.strategy, self.config.constraint, "never trained")
         return {**finish_images(self.config, self.space, self.data, self.runtime, ctx, candidates), **extra}
-
-
-
-@dataclass
-class TrainedRnnConfig:
-    """A recurrent-cell search that trains every candidate on a corpus (``lm``) and the winner with ``final``."""
-
-    preset: str = "smoke"
-    space: str = "rnn"
-    strategy: str = "nao"
-    strategy_options: dict[str, Any] = field(default_factory=dict)
-    budget: int = 6
-    max_cost: float | None = None  # a bound on compute, in the evaluator's cost_unit (None: count only)
-    seed: int = 0
-    device: str = "cpu"
-    threads: int = 1
-    data_dir: str | None = None
-    #: Train/validate candidates on the first this many tokens of each split (0: all); the final training uses all.
-    search_tokens: tuple[int, int] = (0, 0)
-    #: The same for the winner's final training (0: all); the test split is always whole.
-    final_tokens: tuple[int, int] = (0, 0)
-    lm: LMConfig = field(default_factory=LMConfig)
-    final: LMConfig = field(default_factory=LMConfig)
-    executor: ExecutorConfig = field(default_factory=ExecutorConfig)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-@register_preset("trained-rnn", "smoke")
-def _rnn_smoke() -> TrainedRnnConfig:
-    # One epoch of PTB in ~200 large batches of a 32-unit model: seconds per candidate, deterministic
-    # (a time limit would make resumed runs differ).
-    tiny = replace(lm_preset("tiny"), batch_size=32, eval_batch_size=32, bptt=35, max_seq_len_delta=5, epochs=1)
-    return TrainedRnnConfig(preset="smoke", lm=tiny, final=tiny, search_tokens=(20_000, 5_000),
-                            final_tokens=(20_000, 5_000),
-                            strategy_options={"seed_archs": 4, "per_round": 2, "top_k": 2, "candidates": 4,
-                                              "controller": {"epochs": 25, "pretrain_archs": 0}})
-
-
-@register_preset("trained-rnn", "cpu")
-def _rnn_cpu() -> TrainedRnnConfig:
-    # Each candidate: the small LM preset's network (128 units) for one pass over the first 200k PTB training
-    # tokens, scored on the first 20k validation tokens (a fixed amount of work, so resumes are exact; ~1 min
-    # a candidate on one free core); 20 seeds + 2 rounds of 10; the winner gets the small preset for 2 epochs.
-    brief = lm_preset("small", epochs=1, eval_every=0)
-    return TrainedRnnConfig(preset="cpu", budget=40, lm=brief, final=lm_preset("small", epochs=2),
-                            search_tokens=(200_000, 20_000),
-                            strategy_options={"seed_archs": 20, "per_round": 10, "top_k": 10, "candidates": 40})
-
-
-@register_preset("trained-rnn", "paper")
-def _rnn_paper() -> TrainedRnnConfig:
-    # The paper's PTB search trains candidates with the 850-unit recipe briefly; the winner with the full recipe.
-    return TrainedRnnConfig(preset="paper", budget=1500, device="auto", threads=0,
-                            lm=lm_preset("paper", epochs=10), final=lm_preset("paper"),
-                            strategy_options={"seed_archs": 600, "per_round": 300, "top_k": 100, "candidates": 300})
-
-
-class TrainedRnnKind(_TrainedKind):
-    """Recurrent cells, every candidate trained briefly and scored by validation perplexity (lower is better)."""
-
-    name = "trained-rnn"
-    config_class = TrainedRnnConfig
-    objective = Objective("val_ppl", "min")
-
-    def prepare(self) -> None:
-        from nao.data.corpus import load_corpus
-
-        cfg = self.config
-        if cfg.space not in RNN_SPACES:
-            raise ConfigError(f"--space {cfg.space!r} is not a recurrent cell space; choose one of {', '.join(RNN_SPACES)}")
-        self.space = get_space(cfg.space)
-        check_strategy_options(cfg.strategy, cfg.strategy_options if cfg.strategy == "nao" else {})
-        self.device = _device(cfg.device)
-        self.corpus = load_corpus(ptb_dir(cfg.data_dir))
-        self.executor = cfg.executor.build()
-
-    def build(self, ctx: RunContext) -> Search:
-        cfg = self.config
-        evaluator = LMTrainingEvaluator(self.space, _head(self.corpus, cfg.search_tokens), cfg.lm, device=self.device, seed=cfg.seed,
-                                        checkpoint_root=ctx.rundir.path / CANDIDATES_DIR)
-        return Search(self.space, evaluator, self.strategy(), self.objective, cfg.budget, self.executor)
-
-    def finish(self, ctx: RunContext, search: Search, study: Study) -> dict[str, Any]:
-        from nao.nn.rnn import build_model
-        from nao.train.lm import train_lm
-
-        best = study.best()
-        if best is None:
-            raise ConfigError(f"every candidate failed to train; see {ctx.rundir.journal_path}")
-        shown = self.space.format(best.arch)
-        ctx.say(f"final training of the winner ({self.config.final.epochs} epochs max) {shown}")
-        model = build_model(self.config.final.model, len(self.corpus.vocab), self.space.decode(best.arch),
-                            seed=self.config.final.seed)
-        run = train_lm(model, _head(self.corpus, self.config.final_tokens), self.config.final, out_dir=ctx.rundir.path / "final", device=self.device,
-                       resume=ctx.resumed, quiet=ctx.quiet, meta={"arch": shown})
-        final = {"arch": shown, "status": "ok", "val_ppl": run.val_ppl, "test_ppl": run.test_ppl,
-                 "epochs": run.epochs_done, "seconds": run.train_time_s}
-        ctx.say(f"test perplexity {run.test_ppl:.1f} (validation {run.val_ppl:.1f})")
-        return {"final": final}
-
-
-
-def _head(corpus: Corpus, tokens: tuple[int, int]) -> Corpus:
-    """``corpus`` with its training and validation splits cut to their first ``tokens`` (0: whole)."""
-    n_train, n_valid = tokens
-    return replace(corpus, train=corpus.train[: n_train or None], valid=corpus.valid[: n_valid or None])
-
-
-def _device(name: str) -> str:
-    from nao.threads import resolve_device
-
-    return resolve_device(name)
-
-
-KINDS = {"trained-cnn": TrainedCnnKind, "trained-rnn": TrainedRnnKind}

@@ -1,0 +1,139 @@
+"""Kind ``trained-rnn``: NAO on recurrent cells, every candidate trained briefly on a corpus and scored by
+validation perplexity (lower is better); the winner is trained with ``final`` and tested.
+
+Presets (``trained-rnn/NAME``): ``smoke`` (seconds, tests), ``cpu``, ``paper``.
+
+>>> from nao.presets import preset
+>>> preset("trained-rnn/smoke").lm.epochs
+1
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from nao.config import Config
+from nao.data.corpus import Corpus
+from nao.errors import ConfigError
+from nao.evaluators.lm_training import LMTrainingEvaluator
+from nao.presets import register_preset
+from nao.results import Objective
+from nao.runs.executor import ExecutorConfig
+from nao.runs.kinds.supernet_rnn import ptb_dir
+from nao.runs.skeleton import DEVICE_FLAGS, EXECUTOR_FLAGS, RunContext, Search, register_kind
+from nao.runs.trained import CANDIDATES_DIR, TrainedKind
+from nao.spaces import get_space
+from nao.spaces.resolve import RNN_SPACES
+from nao.strategies import check_strategy_options
+from nao.study import Study
+from nao.threads import resolve_device
+from nao.train.lm import LMConfig
+from nao.train.lm import preset as lm_preset
+
+
+@dataclass
+class TrainedRnnConfig(Config):
+    """A recurrent-cell search that trains every candidate on a corpus (``lm``) and the winner with ``final``."""
+
+    preset: str = "smoke"
+    space: str = "rnn"
+    strategy: str = "nao"
+    strategy_options: dict[str, Any] = field(default_factory=dict)
+    budget: int = 6
+    max_cost: float | None = None  # a bound on compute, in the evaluator's cost_unit (None: count only)
+    seed: int = 0
+    device: str = "cpu"
+    threads: int = 1
+    data_dir: str | None = None
+    #: Train/validate candidates on the first this many tokens of each split (0: all); the final training uses all.
+    search_tokens: tuple[int, int] = (0, 0)
+    #: The same for the winner's final training (0: all); the test split is always whole.
+    final_tokens: tuple[int, int] = (0, 0)
+    lm: LMConfig = field(default_factory=LMConfig)
+    final: LMConfig = field(default_factory=LMConfig)
+    executor: ExecutorConfig = field(default_factory=ExecutorConfig)
+
+
+@register_preset("trained-rnn", "smoke")
+def _rnn_smoke() -> TrainedRnnConfig:
+    # One epoch of PTB in ~200 large batches of a 32-unit model: seconds per candidate, deterministic
+    # (a time limit would make resumed runs differ).
+    tiny = replace(lm_preset("tiny"), batch_size=32, eval_batch_size=32, bptt=35, max_seq_len_delta=5, epochs=1)
+    return TrainedRnnConfig(preset="smoke", lm=tiny, final=tiny, search_tokens=(20_000, 5_000),
+                            final_tokens=(20_000, 5_000),
+                            strategy_options={"seed_archs": 4, "per_round": 2, "top_k": 2, "candidates": 4,
+                                              "controller": {"epochs": 25, "pretrain_archs": 0}})
+
+
+@register_preset("trained-rnn", "cpu")
+def _rnn_cpu() -> TrainedRnnConfig:
+    # Each candidate: the small LM preset's network (128 units) for one pass over the first 200k PTB training
+    # tokens, scored on the first 20k validation tokens (a fixed amount of work, so resumes are exact; ~1 min
+    # a candidate on one free core); 20 seeds + 2 rounds of 10; the winner gets the small preset for 2 epochs.
+    brief = lm_preset("small", epochs=1, eval_every=0)
+    return TrainedRnnConfig(preset="cpu", budget=40, lm=brief, final=lm_preset("small", epochs=2),
+                            search_tokens=(200_000, 20_000),
+                            strategy_options={"seed_archs": 20, "per_round": 10, "top_k": 10, "candidates": 40})
+
+
+@register_preset("trained-rnn", "paper")
+def _rnn_paper() -> TrainedRnnConfig:
+    # The paper's PTB search trains candidates with the 850-unit recipe briefly; the winner with the full recipe.
+    return TrainedRnnConfig(preset="paper", budget=1500, device="auto", threads=0,
+                            lm=lm_preset("paper", epochs=10), final=lm_preset("paper"),
+                            strategy_options={"seed_archs": 600, "per_round": 300, "top_k": 100, "candidates": 300})
+
+
+@register_kind
+class TrainedRnnKind(TrainedKind):
+    """Recurrent cells, every candidate trained briefly and scored by validation perplexity (lower is better)."""
+
+    name = "trained-rnn"
+    task, evaluator = "ptb", "training"
+    config_class = TrainedRnnConfig
+    flags = (*DEVICE_FLAGS, *EXECUTOR_FLAGS)
+    objective = Objective("val_ppl", "min")
+
+    def prepare(self) -> None:
+        from nao.data.corpus import load_corpus
+
+        cfg = self.config
+        if cfg.space not in RNN_SPACES:
+            raise ConfigError(f"--space {cfg.space!r} is not a recurrent cell space; choose one of {', '.join(RNN_SPACES)}")
+        self.space = get_space(cfg.space)
+        check_strategy_options(cfg.strategy, cfg.strategy_options)
+        self.device = resolve_device(cfg.device)
+        self.corpus = load_corpus(ptb_dir(cfg.data_dir))
+        self.executor = cfg.executor.build()
+
+    def build(self, ctx: RunContext) -> Search:
+        cfg = self.config
+        evaluator = LMTrainingEvaluator(self.space, _head(self.corpus, cfg.search_tokens), cfg.lm, device=self.device, seed=cfg.seed,
+                                        checkpoint_root=ctx.rundir.path / CANDIDATES_DIR)
+        return Search(self.space, evaluator, self.strategy(), self.objective, cfg.budget, self.executor)
+
+    def finish(self, ctx: RunContext, search: Search, study: Study) -> dict[str, Any]:
+        from nao.nn.rnn import build_model
+        from nao.train.lm import train_lm
+
+        best = study.best()
+        if best is None:
+            raise ConfigError(f"every candidate failed to train; see {ctx.rundir.journal_path}")
+        shown = self.space.format(best.arch)
+        ctx.say(f"final training of the winner ({self.config.final.epochs} epochs max) {shown}")
+        model = build_model(self.config.final.model, len(self.corpus.vocab), self.space.decode(best.arch),
+                            seed=self.config.final.seed)
+        run = train_lm(model, _head(self.corpus, self.config.final_tokens), self.config.final, out_dir=ctx.rundir.path / "final", device=self.device,
+                       resume=ctx.resumed, quiet=ctx.quiet, meta={"arch": shown})
+        final = {"arch": shown, "status": "ok", "val_ppl": run.val_ppl, "test_ppl": run.test_ppl,
+                 "epochs": run.epochs_done, "seconds": run.train_time_s}
+        ctx.say(f"test perplexity {run.test_ppl:.1f} (validation {run.val_ppl:.1f})")
+        return {"final": final}
+
+
+
+def _head(corpus: Corpus, tokens: tuple[int, int]) -> Corpus:
+    """``corpus`` with its training and validation splits cut to their first ``tokens`` (0: whole)."""
+    n_train, n_valid = tokens
+    return replace(corpus, train=corpus.train[: n_train or None], valid=corpus.valid[: n_valid or None])
