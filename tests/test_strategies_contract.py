@@ -68,8 +68,8 @@ def test_finds_good_architectures(name):
 
 
 def test_a_listed_module_that_is_missing_fails(monkeypatch):
-    import nao.strategies as strategies
+    from nao.registry import STRATEGIES, Registry
 
-    monkeypatch.setattr(strategies, "_STRATEGY_MODULES", (*strategies._STRATEGY_MODULES, "nao.strategies.deleted"))
+    listed = Registry("strategy", (*STRATEGIES.modules, "nao.strategies.deleted"))
     with pytest.raises(ModuleNotFoundError, match="nao.strategies.deleted"):
-        strategy_names()
+        listed.names()
