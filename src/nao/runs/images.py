@@ -172,7 +172,7 @@ def train_architecture(
     try:
         model = build_network(space, arch, net, data.num_classes, data.image_size, seed)
         if meta is not None:  # the shape actually built (classes, auxiliary head), so the checkpoint rebuilds alone
-            meta = {**meta, "network": asdict(model.config)}
+            meta = {**meta, "network": model.config.to_dict()}
         result = train_classifier(model, train_set, evals, cfg, runtime, out_dir=out_dir, quiet=quiet, resume=resume,
                                   meta=meta)
     except OutOfMemoryError as e:
