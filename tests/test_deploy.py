@@ -335,3 +335,21 @@ def test_import_nao_stays_light():
     code = "import sys, nao; assert 'torch' not in sys.modules; print(callable(nao.load))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "True"
+
+
+def test_preprocess_resizes_as_the_training_data_were(tmp_path):
+    from nao.data.cifar import ImageSet, downsample
+    from nao.data.folder import read_image
+    from nao.deploy import Preprocess
+
+    x = torch.randint(0, 256, (3, 32, 32), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    pil = Image.fromarray(x.permute(1, 2, 0).numpy())
+    # CIFAR shrunk for training by block averaging: tensors and Pillow images alike.
+    area = Preprocess(16, (0.0,) * 3, (1.0,) * 3, "area")
+    want = downsample(ImageSet(x[None], torch.zeros(1)), 16).images[0]
+    assert torch.equal(area.to_uint8(x)[0], want) and torch.equal(area.to_uint8(pil)[0], want)
+    # Image folders were resized by Pillow while read: the same pixels as the folder loader's.
+    pil.save(tmp_path / "a.png")
+    folder = Preprocess(12, (0.0,) * 3, (1.0,) * 3, "bilinear")
+    assert torch.equal(folder.to_uint8(tmp_path / "a.png")[0], torch.from_numpy(read_image(tmp_path / "a.png", 12)))
+    assert torch.equal(folder.to_uint8(x)[0], torch.from_numpy(read_image(tmp_path / "a.png", 12)))

@@ -73,9 +73,8 @@ class Preprocess:
         if isinstance(image, (str, os.PathLike)):
             image = open_rgb(Path(image))
         if hasattr(image, "convert") and hasattr(image, "size"):  # a Pillow image, in any mode
-            rgb = image.convert("RGB")
-            return torch.from_numpy(resize_rgb(rgb, self.image_size)) if rgb.size != (self.image_size,) * 2 \
-                else torch.from_numpy(np.asarray(rgb, dtype=np.uint8).transpose(2, 0, 1).copy())
+            image = torch.from_numpy(np.ascontiguousarray(np.asarray(image.convert("RGB"), dtype=np.uint8)
+                                                          .transpose(2, 0, 1)))  # (H,W,3) -> (3,H,W)
         chw = _as_chw(image)
         side = chw.shape[-1]
         if chw.shape[-2:] == (self.image_size, self.image_size):

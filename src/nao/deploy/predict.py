@@ -81,15 +81,10 @@ def read_folder(root: str | os.PathLike, image_size: int, resize: str = "bilinea
         raise DataError(f"{root}: no {'/'.join(s[1:] for s in IMAGE_SUFFIXES)} files")
     pre = Preprocess(image_size, (0.0,) * 3, (1.0,) * 3, resize)
     # Decoded at their own size, then resized as the model's training data were.
-    pixels = pre.to_uint8([_own_size(f) for f in files])
+    pixels = pre.to_uint8([open_rgb(f) for f in files])
     return FolderImages(root, [f.relative_to(root) for f in files], pixels, labels)
 
 
-def _own_size(path: Path) -> torch.Tensor:
-    import numpy as np
-
-    rgb = open_rgb(path)
-    return torch.from_numpy(np.asarray(rgb, dtype=np.uint8).transpose(2, 0, 1).copy())  # (H,W,3) -> (3,H,W)
 
 
 @dataclass
