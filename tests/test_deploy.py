@@ -214,8 +214,7 @@ def test_foreign_unfinished_and_language_model_checkpoints_exit_2(folder_run, tm
 
     save_checkpoint(tmp_path / "lm" / "checkpoint.pt", {"model": {}, "config": {}, "meta": {"task": "ptb", "arch": "lstm"}})
     assert main(["export", str(tmp_path / "lm"), "--out", str(tmp_path / "m.pt")]) == 2
-    err = _one_line_error(capsys)
-    assert "language model" in err and "not supported" in err
+    assert "LSTM baseline language model" in _one_line_error(capsys)
     assert not (tmp_path / "m.pt").exists()
 
 
@@ -353,3 +352,43 @@ def test_preprocess_resizes_as_the_training_data_were(tmp_path):
     folder = Preprocess(12, (0.0,) * 3, (1.0,) * 3, "bilinear")
     assert torch.equal(folder.to_uint8(tmp_path / "a.png")[0], torch.from_numpy(read_image(tmp_path / "a.png", 12)))
     assert torch.equal(folder.to_uint8(x)[0], torch.from_numpy(read_image(tmp_path / "a.png", 12)))
+
+
+def test_language_model_exports_as_one_torchscript_step(tmp_path, capsys):
+    """A recurrent-cell LM: TorchScript, one word per call, equal to the model run over the whole sequence."""
+    from nao.data.corpus import load_corpus
+    from nao.nn.rnn import build_model
+    from nao.spaces import get_space
+    from nao.train.lm import preset, train_lm
+
+    rng = np.random.default_rng(0)
+    words = [f"w{i}" for i in range(12)]
+    for split, n in (("train", 60), ("valid", 20), ("test", 20)):
+        lines = [" ".join(words[(int(s) + k) % 12] for k in range(5)) for s in rng.integers(12, size=n)]
+        (tmp_path / f"ptb.{split}.txt").write_text("\n".join(lines) + "\n")
+    corpus = load_corpus(tmp_path)
+    space = get_space("rnn")
+    arch = space.sample(rng)
+    cfg = preset("tiny", epochs=1, hidden_size=16)
+    model = build_model(cfg.model, len(corpus.vocab), genotype=space.decode(arch))
+    train_lm(model, corpus, cfg, out_dir=tmp_path / "lm", quiet=True,
+             meta={"task": "ptb", "arch": space.format(arch), "space": "rnn"})
+    assert main(["export", str(tmp_path / "lm"), "--format", "onnx", "--out", str(tmp_path / "lm.onnx")]) == 2
+    assert "exports as --format torchscript" in _one_line_error(capsys)
+    assert main(["export", str(tmp_path / "lm"), "--out", str(tmp_path / "lm.pt"), "--data-dir", str(tmp_path)]) == 0
+    info = json.loads((tmp_path / "lm.pt.json").read_text())
+    assert info["vocab"] == list(corpus.vocab.words) and info["weights"] == "best.pt"
+    step = torch.jit.load(str(tmp_path / "lm.pt"))
+    tokens = corpus.test[:7].view(7, 1)  # (T, B=1)
+    h = torch.zeros(1, info["hidden_size"])
+    stepped = []
+    for t in range(7):
+        logits, h = step(tokens[t], h)
+        stepped.append(logits)
+    model.load_state_dict(load_checkpoint(tmp_path / "lm" / "best.pt")["model"])
+    with torch.no_grad():
+        whole, _, _ = model.eval()(tokens, model.init_hidden(1))
+    assert (torch.stack(stepped) - whole).abs().max() < 1e-4
+    # Other uses of a language model stay refused in one line.
+    assert main(["predict", str(tmp_path / "lm"), "--data-dir", str(tmp_path)]) == 2
+    assert "language model" in _one_line_error(capsys)

@@ -42,6 +42,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--out", required=True, metavar="FILE", help="file to write; FILE.json is written beside it")
     e.add_argument("--check-batch", type=int, default=8, metavar="N",
                    help="random images the export is checked on against PyTorch (default: 8)")
+    e.add_argument("--data-dir", default=None, metavar="DIR",
+                   help="language models only: the corpus whose vocabulary goes into the JSON "
+                        "(default: the run's, else $NAO_DATA/ptb)")
     e.set_defaults(func=run_export)
 
     p = sub.add_parser("predict", help="predictions for every image of a folder (accuracy with class sub-folders)",
@@ -60,24 +63,42 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run_export(args: argparse.Namespace) -> int:
     """Export, check, and say what was written; a failed check is one line and exit 1."""
-    from nao.deploy.export import ExportCheckError, check_out, export_model, format_of, require_onnx
-    from nao.deploy.model import open_trained
+    from nao.deploy.export import ExportCheckError, check_out, format_of
 
-    # Cheap checks first: flags, output path, the extra, before the checkpoint is read.
+    # Cheap checks first: flags and the output path, before the checkpoint is read.
     fmt = format_of(args.format, args.out)
     check_out(args.out)
     if args.check_batch < 1:
         raise ConfigError(f"--check-batch must be at least 1, got {args.check_batch}")
+    try:
+        return _export(args, fmt)
+    except ExportCheckError as e:
+        print(f"nao export: check failed: {e}", file=sys.stderr)
+        return 1
+
+
+def _export(args: argparse.Namespace, fmt: str) -> int:
+    from nao.deploy.export import export_language_model, export_model, require_onnx
+    from nao.deploy.lm import is_language_model
+    from nao.deploy.model import find_checkpoint, open_trained
+    from nao.train.checkpoint import load_checkpoint
+
+    ckpt, run_config = find_checkpoint(args.source)
+    if is_language_model(load_checkpoint(ckpt), run_config):
+        if fmt != "torchscript":
+            raise ConfigError(f"{ckpt}: a language model; it exports as --format torchscript (one step per call), "
+                              f"{fmt} is not supported for it")
+        report = export_language_model(ckpt, run_config, args.out, args.data_dir)
+        print(f"wrote {report.path} ({report.size_bytes / 1e6:.2f} MB, {report.exporter}) and {report.info_path}")
+        print(f"check: max |difference| from PyTorch {report.max_abs_diff:.2e} over 3 steps at batch 3 and 1 "
+              f"(tolerance {report.tolerance:.1e})")
+        return 0
     if fmt == "onnx":
         require_onnx()
     trained = open_trained(args.source)
     for note in trained.notes:
         print(f"note: {note}", file=sys.stderr)
-    try:
-        report = export_model(trained, fmt, args.out, check_batch=args.check_batch)
-    except ExportCheckError as e:
-        print(f"nao export: check failed: {e}", file=sys.stderr)
-        return 1
+    report = export_model(trained, fmt, args.out, check_batch=args.check_batch)
     print(f"wrote {report.path} ({report.size_bytes / 1e6:.2f} MB, {report.exporter}) and {report.info_path}")
     print(f"check: max |difference| from PyTorch {report.max_abs_diff:.2e} on {max(args.check_batch, 2)} + 1 images "
           f"(tolerance {report.tolerance:.1e}); {len(trained.class_names)} classes, "

@@ -133,6 +133,23 @@ def export_model(trained: Any, fmt: str, out: str | os.PathLike, check_batch: in
         raise ConfigError(f"--out {path}: cannot write ({e.strerror or e})") from None
 
 
+def export_language_model(ckpt: Path, run_config: dict | None, out: str | os.PathLike,
+                          data_dir: str | None = None) -> ExportReport:
+    """A recurrent-cell language model as a one-step TorchScript module, checked (:mod:`nao.deploy.lm`)."""
+    from nao.deploy.lm import export_lm, open_lm
+
+    path = check_out(out)
+    step, info = open_lm(ckpt, run_config, data_dir)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with _temporary(path) as tmp_model, _temporary(info_path(path)) as tmp_info:
+            diff, tol = export_lm(step, info, tmp_model, tmp_info, path, info_path(path))
+    except OSError as e:
+        raise ConfigError(f"--out {path}: cannot write ({e.strerror or e})") from None
+    exporter = f"torch.jit.trace, one time step (torch {torch.__version__})"
+    return ExportReport(path, info_path(path), "torchscript", path.stat().st_size, diff, tol, exporter)
+
+
 def _export_checked(model: torch.nn.Module, trained: Any, fmt: str, path: Path, x: torch.Tensor, tmp_model: Path,
                     tmp_info: Path) -> ExportReport:
     """Export to ``tmp_model``, check it, write ``tmp_info``, and rename both into place."""

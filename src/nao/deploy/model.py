@@ -13,7 +13,7 @@ on (:mod:`nao.data.record`); for older ones without that record the values are r
 ``config.json`` and the checkpoint itself, and :attr:`TrainedModel.notes` says what was assumed.
 
 Anything else (a missing path, a foreign file, a tabular run, a run stopped before its final
-training, an unfinished training, a language model) is a one-line :class:`~nao.errors.NaoError`.
+training, an unfinished training, a language model: see :mod:`nao.deploy.lm`) is a one-line :class:`~nao.errors.NaoError`.
 
 >>> import tempfile
 >>> open_trained(tempfile.mkdtemp())  # doctest: +ELLIPSIS
@@ -33,13 +33,12 @@ import torch
 from torch import nn
 
 from nao.data.record import NATIVE_SIZE, make_record
+from nao.deploy.lm import is_language_model
 from nao.errors import ConfigError, DataError
 from nao.train.checkpoint import CHECKPOINT_NAME, load_checkpoint
 
 #: Run kinds whose run directory ends with a trained image classifier in ``final/``.
 IMAGE_KINDS = ("supernet-cnn", "trained-cnn")
-#: Run kinds that train a language model (PTB / WikiText-2).
-LM_KINDS = ("supernet-rnn", "trained-rnn")
 
 
 class Classifier(nn.Module):
@@ -146,9 +145,9 @@ def open_trained(path: str | Path) -> TrainedModel:
     ckpt, run_config = find_checkpoint(path)
     state = load_checkpoint(ckpt)
     meta = state.get("meta") or {}
-    if meta.get("task") == "ptb" or (run_config or {}).get("kind") in LM_KINDS or "train_config" not in state:
-        raise ConfigError(f"{ckpt}: a language model (PTB / WikiText-2); nao export, load and predict handle image "
-                          f"classifiers only, language models are not supported yet")
+    if is_language_model(state, run_config):
+        raise ConfigError(f"{ckpt}: a language model (PTB / WikiText-2); nao load and predict handle image "
+                          f"classifiers only (nao export --format torchscript exports it one step per call)")
     _check_finished(ckpt, state, run_config)
     notes: list[str] = []
     net = _network(ckpt, state, meta, run_config, notes)
