@@ -19,7 +19,10 @@ counts unique evaluations, so such a trial is answered at once with the known va
 as an Optuna objective that caches its results would (Optuna's FAQ on duplicated samples), and
 Optuna is asked again. After ``max_repeats`` such answers in a row the strategy falls back to a
 random architecture nobody asked for, enqueued into Optuna as a trial (so Optuna learns its
-value too); :attr:`OptunaStrategy.n_fallbacks` counts those. A proposal whose network is still
+value too); :attr:`OptunaStrategy.n_fallbacks` counts those. The second re-proposal of *failed*
+networks (or ones a constraint refused) within one ask falls back at once: Optuna's samplers
+ignore failed trials, so such a proposal tends to come back (GP's does, deterministically) and
+nothing is learnt from answering it again. A proposal whose network is still
 being evaluated (parallel workers) waits for that result as a running trial.
 
 Resume: Optuna's samplers are deterministic for a seed and a sequence of told values, so the
@@ -119,6 +122,7 @@ class OptunaStrategy(Strategy):
         return out
 
     def _propose(self) -> Architecture | None:
+        failed_repeats = 0
         for _ in range(self.max_repeats + 1):
             trial = self.study.ask(self._dists)
             arch = self.space.make([trial.params[name] for name in self._names])
@@ -126,6 +130,11 @@ class OptunaStrategy(Strategy):
             if key in self._values:  # evaluated already: Optuna hears the value, no budget is spent
                 self.n_repeats += 1
                 self._finish(trial.number, self._values[key])
+                failed_repeats += self._values[key] is None
+                if failed_repeats >= 2:
+                    # Optuna's samplers ignore failed trials, so a sampler that re-proposes a failed cell tends to
+                    # do it again (GP does, deterministically) and learns nothing from it: fall back now.
+                    return self._fallback()
             elif key in self._waiting:  # being evaluated: this trial waits for that result
                 self._waiting[key].append(trial.number)
             else:
