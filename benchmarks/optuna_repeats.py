@@ -7,6 +7,10 @@ queries on the NB201 CIFAR-10 table and prints, per strategy, the mean number of
 fallbacks, of Optuna trials, and the seconds per run (this process, one thread)::
 
     OMP_NUM_THREADS=1 python benchmarks/optuna_repeats.py --seeds 10
+    OMP_NUM_THREADS=1 python benchmarks/optuna_repeats.py --seeds 1 --budget 30 --constraint 'params_m<=0.3443'
+
+With ``--constraint`` every strategy only proposes feasible cells (:func:`nao.constraints.constrain`);
+a refused cell is told to Optuna as a failed trial, and the table adds the refusals.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import time
 
 import numpy as np
 
+from nao.constraints import ConstrainedStrategy, constrain
 from nao.data.paths import data_root
 from nao.evaluators.tabular import TabularBenchmark, TabularEvaluator
 from nao.spaces import get_space
@@ -29,20 +34,24 @@ def main() -> None:
     p.add_argument("--strategies", default="optuna-tpe,optuna-gp")
     p.add_argument("--budget", type=int, default=150)
     p.add_argument("--seeds", type=int, default=10)
+    p.add_argument("--constraint", default=None, help="e.g. 'params_m<=0.3443'")
     args = p.parse_args()
     space = get_space("nb201")
     evaluator = TabularEvaluator(space, TabularBenchmark.load(args.benchmark, space))
-    print(f"{'strategy':<12}{'repeats':>10}{'fallbacks':>11}{'trials':>9}{'s/run':>8}   ({args.seeds} seeds, "
-          f"{args.budget} unique queries)")
+    print(f"{'strategy':<12}{'repeats':>10}{'fallbacks':>11}{'trials':>9}{'refused':>9}{'s/run':>8}   "
+          f"({args.seeds} seeds, {args.budget} unique queries{', ' + args.constraint if args.constraint else ''})")
     for name in args.strategies.split(","):
         rows = []
         for seed in range(args.seeds):
             t0 = time.perf_counter()
             strategy = make_strategy(name, space, seed=seed)
-            Study(space, strategy, evaluator).run(args.budget)
-            rows.append((strategy.n_repeats, strategy.n_fallbacks, len(strategy.study.trials), time.perf_counter() - t0))
+            outer = constrain(strategy, args.constraint, evaluator.table) if args.constraint else strategy
+            Study(space, outer, evaluator).run(args.budget)
+            refused = outer.n_infeasible if isinstance(outer, ConstrainedStrategy) else 0
+            rows.append((strategy.n_repeats, strategy.n_fallbacks, len(strategy.study.trials), refused,
+                         time.perf_counter() - t0))
         mean = np.mean(rows, axis=0)
-        print(f"{name:<12}{mean[0]:>10.1f}{mean[1]:>11.1f}{mean[2]:>9.1f}{mean[3]:>8.1f}", flush=True)
+        print(f"{name:<12}{mean[0]:>10.1f}{mean[1]:>11.1f}{mean[2]:>9.1f}{mean[3]:>9.1f}{mean[4]:>8.1f}", flush=True)
 
 
 if __name__ == "__main__":
