@@ -37,9 +37,6 @@ from nao.deploy.lm import is_language_model
 from nao.errors import ConfigError, DataError
 from nao.train.checkpoint import CHECKPOINT_NAME, load_checkpoint
 
-#: Run kinds whose run directory ends with a trained image classifier in ``final/``.
-IMAGE_KINDS = ("supernet-cnn", "trained-cnn")
-
 
 class Classifier(nn.Module):
     """A network returning ``(logits, aux)`` (or logits) seen as one returning logits only."""
