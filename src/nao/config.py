@@ -35,7 +35,7 @@ import json
 import math
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal, TypeVar
 
 from nao.errors import ConfigError
@@ -110,6 +110,27 @@ def set_dotted(plain: dict[str, Any], key: str, value: Any, cls: type) -> None:
             if not isinstance(node.get(part), dict):
                 node[part] = {} if free or node.get(part) is None else node[part]
             node = node[part]
+
+
+def apply_layers(cls: type[C], plain: dict[str, Any], layers: Sequence[tuple[str, Mapping[str, Any]]]) -> C:
+    """``cls`` from ``plain`` with each ``(source, dotted overrides)`` layer applied in order, read back
+    after every layer so an error names the layer it came from (``--set budget=2.5: budget: expects ...``)."""
+    config = _read(cls, plain, "the settings")
+    for source, layer in layers:
+        for key, value in layer.items():
+            try:
+                set_dotted(plain, key, value, cls)
+            except ConfigError as e:
+                raise ConfigError(f"{source}: {e}") from None
+        config = _read(cls, plain, source)
+    return config
+
+
+def _read(cls: type[C], plain: Mapping[str, Any], source: str) -> C:
+    try:
+        return cls.from_dict(plain)  # type: ignore[attr-defined]
+    except ConfigError as e:
+        raise ConfigError(f"{source}: {e}") from None
 
 
 def flatten(d: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -260,4 +281,4 @@ def _shown(value: Any) -> str:
     return repr(value) if isinstance(value, str) else json.dumps(value) if isinstance(value, bool | None) else str(value)
 
 
-__all__ = ["Config", "flatten", "set_dotted", "setting"]
+__all__ = ["Config", "apply_layers", "flatten", "set_dotted", "setting"]

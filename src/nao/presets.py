@@ -52,6 +52,21 @@ def preset(name: str, **overrides: Any) -> Any:
     return cfg.override({k: v for k, v in overrides.items() if v is not None})
 
 
+def setting_layers(config_file: str | Path | None = None, flags: Mapping[str, Any] | None = None,
+                   settings: Iterable[str] | Mapping[str, Any] = ()) -> list[tuple[str, Mapping[str, Any]]]:
+    """The layers above a preset, in order, each named for messages: the ``--config`` file, the flags
+    (dotted overrides), then each ``--set key=value`` (or a mapping of dotted keys); see
+    :func:`nao.config.apply_layers`."""
+    layers: list[tuple[str, Mapping[str, Any]]] = []
+    if config_file is not None:
+        layers.append((f"--config {config_file}", load_config_file(config_file)))
+    if flags:
+        layers.append(("flags", dict(flags)))
+    items = settings.items() if isinstance(settings, Mapping) else [kv for s in settings for kv in parse_set([s]).items()]
+    layers += [(f"--set {key}={value}", {key: value}) for key, value in items]
+    return layers
+
+
 def parse_set(items: Iterable[str]) -> dict[str, Any]:
     """``--set key=value`` flags as overrides (values read as YAML: numbers, booleans, lists)."""
     import yaml

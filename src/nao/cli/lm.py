@@ -36,7 +36,7 @@ from nao.spaces.base import Architecture
 from nao.spaces.resolve import resolve_arch
 from nao.spaces.rnn import RNNCellSpace
 from nao.threads import resolve_device
-from nao.train.lm import LMConfig, LMResult, preset, train_lm
+from nao.train.lm import LMConfig, LMResult, train_lm
 
 log = logging.getLogger(__name__)
 
@@ -105,14 +105,22 @@ def add_lm_train_args(parser: argparse.ArgumentParser) -> None:
 
 
 def lm_config_from_args(args: argparse.Namespace, device: str) -> LMConfig:
-    """The preset named by ``--preset`` (default by device) with every given flag applied."""
+    """The preset named by ``--preset`` (default by device; ``lm/NAME`` in the one registry), then ``--config``,
+    the flags and ``--set`` (:func:`nao.config.apply_layers`)."""
+    from nao.config import apply_layers
+    from nao.presets import preset as registry_preset
+    from nao.presets import setting_layers
+
     name = getattr(args, "preset", None) or ("paper" if device.startswith("cuda") else "small")
+    model_keys = {"hidden_size", "dropout", "dropout_h", "dropout_x", "dropout_i", "dropout_e", "dropout_w"}
     over: dict[str, Any] = {}
-    for flag in ("epochs", "batch_size", "lr", "weight_decay", "bptt", "clip", "hidden_size", "dropout", "dropout_h",
-                 "dropout_x", "dropout_i", "dropout_e", "dropout_w", "eval_every", "eval_batch_size"):
+    for flag in ("epochs", "batch_size", "lr", "weight_decay", "bptt", "clip", "eval_every", "eval_batch_size",
+                 *sorted(model_keys)):
         v = getattr(args, flag, None)
         if v is not None:
-            over[flag] = v
+            over[f"model.{flag}" if flag in model_keys else flag] = v
+    if "model.hidden_size" in over:
+        over["model.emb_size"] = over["model.hidden_size"]  # tied embeddings
     if getattr(args, "time_limit", None) is not None:
         over["time_limit_s"] = args.time_limit
     over["seed"] = getattr(args, "seed", 0) or 0
@@ -120,7 +128,12 @@ def lm_config_from_args(args: argparse.Namespace, device: str) -> LMConfig:
         over["asgd"] = False
     over["bf16"] = bool(getattr(args, "bf16", False))
     over["compile"] = bool(getattr(args, "compile", False))
-    return preset(name, **over)
+    layers = setting_layers(getattr(args, "config", None), over, getattr(args, "settings", ()) or ())
+    return apply_layers(LMConfig, registry_preset(f"lm/{name}").to_dict(), layers)
+
+
+#: What a resumed ``nao train --task ptb`` may change: where it runs, how long (a time limit, more epochs).
+LM_RESUMABLE = ("device", "threads", "data_dir", "time_limit_s", "epochs", "compile", "bf16")
 
 
 def build_lm(arch_text: str, space: str | None, cfg: LMConfig, vocab_size: int, seed: int) -> tuple[Any, dict[str, Any]]:
@@ -146,6 +159,12 @@ def run_lm_train(args: argparse.Namespace) -> int:
         raise ConfigError(f"--out {out} exists and is not a directory")
     if (out / "checkpoint.pt").exists() and not args.resume:
         raise ConfigError(f"--out {out} already holds checkpoint.pt; pass --resume or choose another --out")
+    from nao.cli.train import _one_writer, check_train_resume, write_train_record
+
+    record = {"task": "ptb", "arch": args.arch.strip(), "space": args.space, "preset": getattr(args, "preset", None),
+              "data_dir": str(ptb_dir(args.data_dir).resolve()), "device": device,
+              "threads": getattr(args, "threads", None), "oov": getattr(args, "oov", "unk"), **cfg.to_dict()}
+    check_train_resume(out, record, args.resume, LM_RESUMABLE)
     _set_threads(getattr(args, "threads", None))
     corpus = load_corpus(ptb_dir(args.data_dir), oov=getattr(args, "oov", "unk"))
     model, meta = build_lm(args.arch, args.space, cfg, len(corpus.vocab), cfg.seed)
@@ -153,8 +172,10 @@ def run_lm_train(args: argparse.Namespace) -> int:
     if not quiet:
         print(f"training {meta['arch']} on {corpus.root} ({corpus.format}, vocab {len(corpus.vocab)}), "
               f"{sum(p.numel() for p in model.parameters()) / 1e6:.2f}M parameters, device {device}")
-    result = train_lm(model, corpus, cfg, out_dir=out, device=device, resume=args.resume, quiet=quiet, meta=meta)
-    write_metrics(out, result, cfg, meta)
+    with _one_writer(out):
+        write_train_record(out, record)  # every check has passed: the corpus is read, the model built
+        result = train_lm(model, corpus, cfg, out_dir=out, device=device, resume=args.resume, quiet=quiet, meta=meta)
+        write_metrics(out, result, cfg, meta)
     print(f"val ppl {result.val_ppl:.2f} | test ppl {result.test_ppl:.2f} | {result.tokens_per_s:.0f} tok/s | "
           f"{result.epochs_done:.2f} epochs in {result.train_time_s:.0f}s | {out / 'metrics.json'}")
     return 0 if math.isfinite(result.val_ppl) else 1

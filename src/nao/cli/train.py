@@ -22,7 +22,8 @@ import argparse
 import json
 import logging
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
@@ -72,6 +73,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=True,
                    help="NHWC memory format (default: on; faster on CPU too)")
     p.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: torch's choice)")
+    p.add_argument("--config", metavar="FILE", default=None,
+                   help="YAML file of settings on top of the preset (network.*, train.*; --task ptb: the LM config)")
+    p.add_argument("--set", metavar="KEY=VALUE", action="append", default=[], dest="settings",
+                   help="one setting on top of preset, --config and flags, dotted (e.g. train.lr=0.05); repeatable")
     p.add_argument("--resume", action="store_true", help="continue from --out/checkpoint.pt")
     p.add_argument("--out", required=True, help="run directory (checkpoint.pt, metrics.json)")
     from nao.cli.lm import add_lm_train_args  # --task ptb flags (the shared ones above are reused)
@@ -119,35 +124,69 @@ def _check_out_dir(out: Path, resume: bool) -> None:
         raise ConfigError(f"--out {out} already holds {CHECKPOINT_NAME}; pass --resume or choose another --out")
 
 
+#: ``nao train`` flags (images) -> settings of the training preset (:class:`nao.train.presets.Preset`).
+_CIFAR_FLAG_KEYS = {"epochs": ("train.epochs",), "channels": ("network.channels",), "layers": ("network.layers",),
+                    "batch_size": ("train.batch_size",), "lr": ("train.lr",), "weight_decay": ("train.weight_decay",),
+                    "drop_path": ("network.drop_path",), "cutout": ("train.augment.cutout",),
+                    "aux_weight": ("train.aux_weight",), "label_smoothing": ("train.label_smoothing",)}
+#: The settings of a ``nao train`` run, in its ``--out`` (a resume must match them).
+TRAIN_RECORD = "train_config.json"
+#: What a resumed ``nao train`` may change: where it runs and where the data lives.
+TRAIN_RESUMABLE = ("device", "threads", "data_dir", "compile", "bf16", "channels_last")
+
+
 def cifar_configs(args: argparse.Namespace, runtime_device: str) -> tuple[Any, Any, str]:
-    """(NetworkConfig, TrainConfig, preset name) from ``--preset`` and the override flags."""
-    from nao.train.presets import get_preset
+    """(NetworkConfig, TrainConfig, preset name): the preset (``train/NAME`` in the one registry), then
+    ``--config``, the flags and ``--set``, resolved like a search's settings (:func:`nao.config.apply_layers`)."""
+    from nao.config import apply_layers
+    from nao.presets import preset, setting_layers
+    from nao.train.presets import Preset
 
     preset_name = args.preset or ("paper" if runtime_device.startswith("cuda") else "small")
-    preset = get_preset(preset_name)
-    net = preset.network
-    net = replace(
-        net,
-        channels=args.channels or net.channels,
-        layers=args.layers or net.layers,
-        num_classes=100 if args.dataset == "cifar100" else 10,  # a folder's own count is set once it is read
-        drop_path=net.drop_path if args.drop_path is None else args.drop_path,
-        auxiliary=net.auxiliary if args.aux_weight is None else args.aux_weight > 0,
-    )
-    tc = preset.train
-    aug = tc.augment if args.cutout is None else replace(tc.augment, cutout=args.cutout)
-    tc = replace(
-        tc,
-        epochs=args.epochs or tc.epochs,
-        batch_size=args.batch_size or tc.batch_size,
-        lr=tc.lr if args.lr is None else args.lr,
-        weight_decay=tc.weight_decay if args.weight_decay is None else args.weight_decay,
-        aux_weight=tc.aux_weight if args.aux_weight is None else args.aux_weight,
-        label_smoothing=tc.label_smoothing if args.label_smoothing is None else args.label_smoothing,
-        augment=aug,
-        seed=args.seed,
-    )
-    return net, tc, preset_name
+    flags: dict[str, Any] = {}
+    for dest, keys in _CIFAR_FLAG_KEYS.items():
+        if getattr(args, dest, None) is not None:
+            flags.update({k: getattr(args, dest) for k in keys})
+    if args.aux_weight is not None:
+        flags["network.auxiliary"] = args.aux_weight > 0  # no head to weight when the weight is 0
+    flags["train.seed"] = args.seed
+    layers = setting_layers(args.config, flags, args.settings)
+    cfg = apply_layers(Preset, preset(f"train/{preset_name}").to_dict(), layers)
+    # A folder's own class count is set once it is read.
+    net = replace(cfg.network, num_classes=100 if args.dataset == "cifar100" else 10)
+    return net, cfg.train, preset_name
+
+
+def _train_record(args: argparse.Namespace, space: str, arch: str, net: Any, train: Any, preset: str) -> dict[str, Any]:
+    """``--out/train_config.json`` of ``nao train``: what was trained, on what, how (a resume must match it)."""
+    return {"task": "cifar", "arch": arch, "space": space, "dataset": args.dataset, "preset": preset,
+            "data_dir": str(Path(args.data_dir).resolve()) if args.data_dir else None,
+            "image_size": args.image_size, "subset": args.subset, "val_size": args.val_size,
+            "test_subset": args.test_subset, "seed": args.seed, "device": args.device, "threads": args.threads,
+            "compile": args.compile, "bf16": not args.no_bf16, "channels_last": args.channels_last,
+            "network": net.to_dict(), "train": train.to_dict()}
+
+
+def check_train_resume(out: Path, record: dict[str, Any], resume: bool, allowed: tuple[str, ...]) -> None:
+    """The resume rule of ``nao train`` (:mod:`nao.runs.resume_policy`): every setting of ``record`` outside
+    ``allowed`` must equal ``out/train_config.json``'s."""
+    from nao.runs.resume_policy import refuse_changes
+
+    saved = out / TRAIN_RECORD
+    if resume and saved.is_file():
+        try:
+            old = json.loads(saved.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise ConfigError(f"{saved}: not valid JSON ({e})") from None
+        refuse_changes(out, old, json.loads(json.dumps(record)), allowed)
+
+
+def write_train_record(out: Path, record: dict[str, Any]) -> None:
+    """Write ``out/train_config.json`` whole (temp file + rename), once every check has passed."""
+    out.mkdir(parents=True, exist_ok=True)
+    tmp = out / f".{TRAIN_RECORD}.tmp"
+    tmp.write_text(json.dumps(record, indent=2, sort_keys=True, default=str) + "\n")
+    tmp.replace(out / TRAIN_RECORD)
 
 
 def run_cifar(args: argparse.Namespace) -> int:
@@ -174,6 +213,8 @@ def run_cifar(args: argparse.Namespace) -> int:
     out = Path(args.out)
     _check_out_dir(out, args.resume)
     arch_text = space.format(arch)
+    record = _train_record(args, space.name, arch_text, net_cfg, train_cfg, preset_name)
+    check_train_resume(out, record, args.resume, TRAIN_RESUMABLE)
     if args.resume and (out / CHECKPOINT_NAME).exists():
         _check_resume_matches(out / CHECKPOINT_NAME, space.name, arch_text, args)
 
@@ -219,13 +260,29 @@ def run_cifar(args: argparse.Namespace) -> int:
     log.info("%s in %s: %.3fM params, %.1fM multiply-adds; %d training images on %s",
              args.arch, space.name, params / 1e6, flops / 1e6, len(train), runtime.device)
     quiet = bool(getattr(args, "quiet", False))
-    result = train_classifier(model, train, evals, train_cfg, runtime, out, args.resume, meta, quiet)
+    with _one_writer(out):
+        write_train_record(out, record)  # every check has passed: the data is read, the model built
+        result = train_classifier(model, train, evals, train_cfg, runtime, out, args.resume, meta, quiet)
     summary = {"status": result.status, "epochs": result.epochs_done, **{k: round(v, 4) for k, v in result.metrics.items()}}
     print(json.dumps(summary))
     if not result.ok:
         print(f"nao train: failed: {result.error}", file=sys.stderr)
         return 1
     return 0
+
+
+@contextmanager
+def _one_writer(out: Path) -> Iterator[None]:
+    """Hold ``out``'s writer lock (:class:`nao.rundir.RunLock`) while training writes there."""
+    from nao.rundir import RunLock
+
+    out.mkdir(parents=True, exist_ok=True)
+    lock = RunLock(out)
+    lock.acquire()
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 def _check_image_flags(args: argparse.Namespace) -> None:

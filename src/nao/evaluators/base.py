@@ -28,6 +28,10 @@ class Evaluator(ABC):
     #: where nothing more telling is known). An evaluator that leaves ``cost`` at 0 is never
     #: stopped by a compute budget.
     cost_unit: str = "s"
+    #: Architectures one :meth:`evaluate` call scores; executors hand the evaluator this many at a time
+    #: (a supernet scores a whole round at once). What executors read from an evaluator: this,
+    #: :meth:`evaluate` and :meth:`close`.
+    batch_size: int = 1
 
     @abstractmethod
     def evaluate(self, archs: Sequence[Architecture]) -> list[Result]:

@@ -44,6 +44,7 @@ import logging
 import time
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -170,6 +171,7 @@ class RNNSupernetEvaluator(PoolRounds[_Member], Evaluator):
         device: str | torch.device = "cpu",
         seed: int = 0,
         on_round: Callable[[dict[str, Any]], None] | None = None,
+        checkpoint_path: Path | None = None,
     ) -> None:
         if not isinstance(space, RNNCellSpace):
             raise ConfigError(f"the rnn-supernet evaluator needs an rnn space (rnn, rnn-darts, rnn-enas), not {space.name!r}")
@@ -186,7 +188,7 @@ class RNNSupernetEvaluator(PoolRounds[_Member], Evaluator):
         self.score_data = batchify(valid, lm.eval_batch_size, self.device)
         self.rng = np.random.default_rng(seed)
         self.pool: list[_Member] = []
-        self._init_rounds()
+        self._init_rounds(checkpoint_path)
         self.history: list[dict[str, Any]] = []
 
     # -- the round (nao.evaluators.rounds.PoolRounds) -------------------------------------------

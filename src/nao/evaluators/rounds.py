@@ -45,6 +45,15 @@ from nao.train.checkpoint import load_checkpoint, save_checkpoint
 SUPERNET_CHECKPOINT = "supernet.pt"
 
 
+def rounds_for_budget(budget: int, seed_pool: int, new_per_round: int) -> int:
+    """Rounds of a pool search with ``budget`` unique architectures (if every round is full).
+
+    >>> rounds_for_budget(100, 40, 20)
+    4
+    """
+    return 1 + math.ceil(max(0, budget - seed_pool) / new_per_round)
+
+
 class RoundCheckpoints:
     """Mixin: round-level checkpoints and exact resume (module docstring)."""
 
@@ -53,11 +62,11 @@ class RoundCheckpoints:
     results_seen: int
     checkpoint_path: Path | None
 
-    def _init_rounds(self) -> None:
+    def _init_rounds(self, checkpoint_path: Path | None = None) -> None:
         self.rounds = 0
         self.round_sizes = []  # architectures each round added (the replay needs them)
         self.results_seen = 0  # results the Study has recorded (observe), replayed ones included
-        self.checkpoint_path = None  # where each finished round's state goes
+        self.checkpoint_path = checkpoint_path  # where each finished round's state goes (None: nowhere)
         self._pending: dict[str, Any] | None = None  # a checkpoint waiting for the replay to reach it
 
     def _begin_round(self, n_new: int) -> None:
@@ -163,7 +172,7 @@ class PoolRounds(RoundCheckpoints, Generic[M]):
 
     def rounds_for_budget(self, budget: int) -> int:
         """Rounds a Study with ``budget`` unique architectures runs (if every round is full)."""
-        return 1 + math.ceil(max(0, budget - self.cfg.seed_pool) / self.cfg.new_per_round)
+        return rounds_for_budget(budget, self.cfg.seed_pool, self.cfg.new_per_round)
 
     # -- the round ---------------------------------------------------------------------------
     def evaluate(self, archs: Sequence[Architecture]) -> list[Result]:

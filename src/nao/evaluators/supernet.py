@@ -50,6 +50,7 @@ import math
 import time
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -113,6 +114,8 @@ class SupernetEvaluator(PoolRounds[_Member], Evaluator):
         seed: int = 0,
         on_epoch: Callable[[dict[str, float]], None] | None = None,
         on_round: Callable[[dict[str, Any]], None] | None = None,
+        checkpoint_path: Path | None = None,
+        schedule_epochs: int | None = None,
     ) -> None:
         train.check()
         self.space, self.data, self.cfg = space, data, train
@@ -143,10 +146,11 @@ class SupernetEvaluator(PoolRounds[_Member], Evaluator):
         ]
         self.calib_chunks = self._calibration_chunks() if train.bn == "recalibrate" else []
         self.pool: list[_Member] = []
-        self._init_rounds()
+        self._init_rounds(checkpoint_path)
         self.epochs_done = 0
         self.steps_done = 0
-        self.schedule_epochs = train.total_epochs
+        # Length of the cosine schedule: the config's, else what the run's budget allows (the kind knows it).
+        self.schedule_epochs = train.total_epochs if train.total_epochs > 0 else (schedule_epochs or 0)
         self.history: list[dict[str, float]] = []  # one row per supernet epoch
         self.round_rows: list[dict[str, Any]] = []  # one summary per round (pool best/median): reports
 

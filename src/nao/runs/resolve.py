@@ -29,7 +29,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from nao.config import set_dotted
+from nao.config import apply_layers, set_dotted
 from nao.errors import ConfigError
 from nao.runs import resume_policy as policy
 from nao.runs.skeleton import RunKind
@@ -56,8 +56,8 @@ def resolve(kind: str, *, preset: str | None = None, config_file: str | Path | N
         resume: the run directory being resumed: its ``config.json`` is the base, the resume rules apply.
         out: the run directory asked for (a resume refuses another one).
     """
-    from nao.presets import load_config_file, parse_set
     from nao.presets import preset as make_preset
+    from nao.presets import setting_layers
     from nao.rundir import RunDir
 
     cls = kind_class(kind)
@@ -72,22 +72,9 @@ def resolve(kind: str, *, preset: str | None = None, config_file: str | Path | N
     else:
         plain = make_preset(f"{kind}/{preset or cls.default_preset(given)}").to_dict()
     base_strategy = plain.get("strategy")
-    layers: list[tuple[str, Mapping[str, Any]]] = []
-    if config_file is not None:
-        layers.append((f"--config {config_file}", load_config_file(config_file)))
-    layers.append(("flags", flag_layer))
-    items = settings.items() if isinstance(settings, Mapping) else ((k, v) for s in settings
-                                                                      for k, v in parse_set([s]).items())
-    layers += [(f"--set {key}={_text(value)}", {key: value}) for key, value in items]
-    touched: set[str] = set()
-    for source, layer in layers:
-        for key, value in layer.items():
-            try:
-                set_dotted(plain, key, value, cls.config_class)
-            except ConfigError as e:
-                raise ConfigError(f"{source}: {e}") from None
-            touched |= _keys(key, value)
-        _read(cls, plain, source)
+    layers = setting_layers(config_file, flag_layer, settings)
+    touched = {k for _, layer in layers for key, value in layer.items() for k in _keys(key, value)}
+    apply_layers(cls.config_class, plain, layers)
     if saved is None and plain.get("strategy") != base_strategy and "strategy_options" in plain:
         # The preset's options were its own strategy's: keep only those given for the new one.
         plain["strategy_options"] = {}
@@ -145,7 +132,3 @@ def _keys(key: str, value: Any) -> set[str]:
     if isinstance(value, Mapping) and value:
         return {key} | {k for sub, v in value.items() for k in _keys(f"{key}.{sub}", v)}
     return {key}
-
-
-def _text(value: Any) -> str:
-    return value if isinstance(value, str) else str(value)

@@ -37,7 +37,7 @@ import torch
 from nao.constraints import ConstrainedStrategy, constraint_summary, network_feasibility
 from nao.data.augment import AugmentConfig
 from nao.errors import ConfigError, DataError
-from nao.evaluators.rounds import SUPERNET_CHECKPOINT, resume_point
+from nao.evaluators.rounds import SUPERNET_CHECKPOINT, resume_point, rounds_for_budget
 from nao.evaluators.supernet import SupernetEvaluator, SupernetTrainConfig
 from nao.nn.network import NetworkConfig
 from nao.nn.supernet import SupernetConfig, check_image_size
@@ -348,12 +348,11 @@ class SupernetCnnKind(RunKind):
     def build(self, ctx: RunContext) -> Search:
         cfg, data = self.config, self.data
         sn_train = cfg.supernet_train if data.augment is not None else replace(cfg.supernet_train, augment=None)
+        rounds = rounds_for_budget(cfg.budget, sn_train.seed_pool, sn_train.new_per_round)
         self.evaluator = SupernetEvaluator(self.space, data, cfg.supernet, sn_train, self.runtime, seed=cfg.seed,
-                                           on_round=_round_line(ctx))
-        self.evaluator.checkpoint_path = ctx.rundir.path / SUPERNET_CHECKPOINT
-        rounds = self.evaluator.rounds_for_budget(cfg.budget)
-        if sn_train.total_epochs <= 0:
-            self.evaluator.schedule_epochs = rounds * sn_train.epochs_per_round
+                                           on_round=_round_line(ctx),
+                                           checkpoint_path=ctx.rundir.path / SUPERNET_CHECKPOINT,
+                                           schedule_epochs=rounds * sn_train.epochs_per_round)
         options = dict(cfg.strategy_options)
         if cfg.strategy == "nao":
             options = {"seed_archs": sn_train.seed_pool, "per_round": sn_train.new_per_round, **options}

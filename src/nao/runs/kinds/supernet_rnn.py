@@ -140,8 +140,8 @@ class SupernetRnnKind(RunKind):
             options.setdefault("per_round", cfg.supernet.new_per_round)
         strategy = make_strategy(cfg.strategy, self.space, seed=cfg.seed, **options)
         self.evaluator = RNNSupernetEvaluator(self.space, self.corpus, cfg.supernet, device=self.device, seed=cfg.seed,
-                                              on_round=_round_line(ctx))
-        self.evaluator.checkpoint_path = ctx.rundir.path / SUPERNET_CHECKPOINT
+                                              on_round=_round_line(ctx),
+                                              checkpoint_path=ctx.rundir.path / SUPERNET_CHECKPOINT)
         return Search(self.space, self.evaluator, strategy, self.objective, cfg.resolved_budget(),
                       callbacks=[self.evaluator.observe])
 
