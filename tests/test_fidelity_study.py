@@ -176,3 +176,20 @@ def test_a_promoted_language_model_continues_as_the_planned_training(tmp_path):
     assert low.info["steps"] == rung.rung_steps(1 / 3) < top.info["steps"] == direct.info["steps"]
     assert top.info["from_step"] == low.info["steps"]  # continued from the rung's checkpoint
     assert top.metrics == direct.metrics and top.cost < direct.cost
+
+
+def test_run_kind_helpers():
+    from nao.fidelity.runs import check_fidelity, fidelity_strategy, scheduler_for
+
+    space = get_space("nb201")
+    with pytest.raises(ConfigError, match="--fidelity asha: this kind's candidates cannot be trained further"):
+        scheduler_for("asha", 3.0, object(), 30)  # a supernet's evaluator has no evaluate_at
+    assert scheduler_for("sh", 3.0, Toy(), 30).rungs == (1.0, 3.0, 9.0)
+    with pytest.raises(ConfigError, match="--fidelity: unknown scheduler 'bohb'"):
+        check_fidelity("bohb", 3.0, 9, 30)
+    with pytest.raises(ConfigError, match="--fidelity: a candidate trained for 2 epochs"):
+        check_fidelity("asha", 3.0, 2, 30, min_fidelity=2, whole=True)
+    nao = fidelity_strategy(make_strategy("nao", space, seed=0), space, 0, 9.0, {})
+    assert isinstance(nao, MultiFidelityNAO) and nao.max_fidelity == 9.0
+    rnd = make_strategy("random", space)
+    assert fidelity_strategy(rnd, space, 0, 9.0, {}) is rnd

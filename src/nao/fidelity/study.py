@@ -148,6 +148,10 @@ class FidelityStudy:
         """Compute of the rung evaluations recorded so far (``Result.cost``: a promotion pays what it adds)."""
         return math.fsum(r.cost for r in self.history)
 
+    def cost_reached(self, max_cost: float | None) -> bool:
+        """Whether ``max_cost`` (``None``: no bound) is spent."""
+        return max_cost is not None and self.spent_cost >= max_cost
+
     def run(self, budget: int, max_cost: float | None = None) -> Result | None:
         """Train until ``budget`` candidates have started and no promotion is left, or (with ``max_cost``)
         until the recorded evaluations cost that much (those running finish: :class:`nao.study.Study`'s
@@ -158,7 +162,7 @@ class FidelityStudy:
         idle = 0
         while True:
             while (self.executor.pending < self.executor.slots(self._at[0])
-                   and (max_cost is None or self.spent_cost < max_cost)):
+                   and not self.cost_reached(max_cost)):
                 job = self.scheduler.next_job()
                 if job is None:
                     break
@@ -172,8 +176,7 @@ class FidelityStudy:
                 idle = 0
                 self._start(arch, job.rung)
             if self.executor.pending == 0:
-                spent = max_cost is not None and self.spent_cost >= max_cost
-                if spent or self.scheduler.next_job() is None or self.n_candidates >= budget or idle >= _MAX_IDLE_ASKS:
+                if self.cost_reached(max_cost) or self.scheduler.next_job() is None or self.n_candidates >= budget or idle >= _MAX_IDLE_ASKS:
                     break
                 continue  # replayed answers freed the way: ask again
             for r in self.executor.poll():
