@@ -45,7 +45,15 @@ import torch
 from nao.data.corpus import Corpus, batchify, check_bptt
 from nao.errors import ConfigError
 from nao.evaluators.base import Evaluator
-from nao.evaluators.training import RESULT_NAME, _is_oom, candidate_id, check_meta, read_cached, write_cached
+from nao.evaluators.training import (
+    RESULT_NAME,
+    _is_oom,
+    _last_rung,
+    candidate_id,
+    check_meta,
+    read_cached,
+    write_cached,
+)
 from nao.nn.rnn import build_model, count_parameters
 from nao.registry import EVALUATORS
 from nao.results import Result
@@ -173,10 +181,10 @@ class LMTrainingEvaluator(Evaluator):
                            meta=meta, test=False, until_steps=until)
             result = _result(arch, run, count_parameters(model) / 1e6, time.perf_counter() - t0,
                              int(self.corpus.train.numel()))
-            if rung:  # a promotion pays only the steps it adds (its checkpoint had the rest)
+            if rung:  # a promotion pays only the steps it adds to its last rung (its checkpoint had the rest)
                 result.info["from_step"] = start_steps
-                done = start_steps / max(1, run.steps) * run.epochs_done
-                result = replace(result, cost=float((run.epochs_done - done) * int(self.corpus.train.numel())))
+                paid = _last_rung(out, "result_s", run.steps) / max(1, run.steps) * run.epochs_done
+                result = replace(result, cost=float((run.epochs_done - paid) * int(self.corpus.train.numel())))
         except FloatingPointError as e:  # LMTrainer.step's divergence signal
             result = Result(arch, "failed", {}, time.perf_counter() - t0, f"diverged: {e}")
         except Exception as e:  # an OOM must not end the search; anything else is a bug

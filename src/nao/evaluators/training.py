@@ -139,6 +139,18 @@ def write_cached(out: Path, result: Result, meta: Mapping[str, Any], name: str =
     os.replace(tmp, out / name)
 
 
+def _last_rung(out: Path | None, prefix: str, below: float) -> float:
+    """The highest rung (``prefix<N>.json``) a candidate directory holds a result for below ``below`` (0: none).
+
+    What a promotion has already paid for: its cost is what it adds beyond that, even when a killed run
+    had trained part of the way before (those epochs were never journaled).
+    """
+    if out is None or not out.is_dir():
+        return 0.0
+    done = [float(p.name[len(prefix):-5]) for p in out.glob(f"{prefix}*.json")]
+    return max((d for d in done if d < below), default=0.0)
+
+
 # -- the evaluator ----------------------------------------------------------------------------------
 def _check_labels(name: str, data: ImageSet, num_classes: int) -> None:
     if len(data) == 0:
@@ -331,9 +343,10 @@ class TrainingEvaluator(Evaluator):
             run = train_classifier(model, sets["train"], evals, self.train_config, self._runtime, out_dir=out,
                                    resume=True, meta=meta, quiet=True, until_epoch=until)
             result = self._result(arch, run, count_parameters(model) / 1e6, time.perf_counter() - t0)
-            if rung:  # a promotion pays only the epochs it adds (its checkpoint had the rest)
+            if rung:  # a promotion pays only the epochs it adds to its last rung (its checkpoint had the rest)
                 result.info["from_epoch"] = start_epoch
-                result = replace(result, cost=float((run.epochs_done - start_epoch) * len(self.train)))
+                paid = _last_rung(out, "result_e", run.epochs_done)
+                result = replace(result, cost=float((run.epochs_done - paid) * len(self.train)))
         except Exception as e:  # an OOM must not end the search; anything else is a bug
             if not _is_oom(e):
                 raise

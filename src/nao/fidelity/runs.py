@@ -69,11 +69,10 @@ def fidelity_strategy(strategy: Strategy, space: SearchSpace, seed: int, max_fid
     return strategy
 
 
-def make_study(search: Any, scheduler: Scheduler | None, journal: Any, replay: Sequence[Result],
-               callbacks: Sequence[Any], study_class: type):
-    """``study_class`` (the plain Study) without a scheduler, else a FidelityStudy on the same parts."""
-    if scheduler is None:
+def make_study(search: Any, journal: Any, replay: Sequence[Result], callbacks: Sequence[Any], study_class: type):
+    """``study_class`` (the plain Study) for a search without a scheduler, else a FidelityStudy on the same parts."""
+    if search.scheduler is None:
         return study_class(search.space, search.strategy, search.evaluator, search.executor, journal=journal,
                            objective=search.objective, replay=replay, callbacks=callbacks)
-    return FidelityStudy(search.space, search.strategy, search.evaluator, scheduler, search.executor, journal=journal,
-                         objective=search.objective, replay=replay, callbacks=callbacks)
+    return FidelityStudy(search.space, search.strategy, search.evaluator, search.scheduler, search.executor,
+                         journal=journal, objective=search.objective, replay=replay, callbacks=callbacks)

@@ -102,6 +102,7 @@ class TableAtFidelity:
 
     batch_size = 1
     fidelity_unit = "epochs"
+    cost_unit = "gpu_s"  # the table's own GPU seconds, as TabularEvaluator
 
     def __init__(self, table: TwoFidelityTable) -> None:
         self.table, self.space = table, table.table.space

@@ -54,16 +54,21 @@ class CandidateProgress:
                  budget: int, skip: Iterable[Result] = (), clock: Callable[[], float] = time.perf_counter) -> None:
         self.say, self.objective, self.strategy, self.executor = say, objective, strategy, executor
         self.budget, self.clock = budget, clock
+        skip = list(skip)
         self.tally = Tally(objective, skip)
+        self._seen = {r.arch for r in skip}  # candidates so far: under --fidelity a promotion is no new one
         self.fresh = 0  # finished by this process
         self._t0 = clock()
 
     def __call__(self, result: Result) -> None:
         value, new = self.tally.add(result)
+        promoted = result.arch in self._seen
+        self._seen.add(result.arch)
         if not new:
             return
         self.fresh += 1
-        self.say(f"candidate {self.tally.step}/{self.budget}: {self._outcome(result, value)} | {self._queue_text()}")
+        label = f"candidate {len(self._seen)}/{self.budget}" + (" promoted" if promoted else "")
+        self.say(f"{label}: {self._outcome(result, value)} | {self._queue_text()}")
 
     def _outcome(self, result: Result, value: float | None) -> str:
         epochs = result.info.get("epochs") if isinstance(result.info, dict) else None
@@ -81,5 +86,5 @@ class CandidateProgress:
         etas = []
         if round_left is not None:
             etas.append(f"round ETA {_clock_text((pending + round_left) * per_candidate)}")
-        etas.append(f"search ETA {_clock_text(max(0, self.budget - self.tally.step) * per_candidate)}")
+        etas.append(f"search ETA {_clock_text(max(0, self.budget - len(self._seen)) * per_candidate)}")
         return f"{running} running, {waiting} waiting | {', '.join(etas)}"

@@ -39,6 +39,7 @@ from typing import Any, ClassVar
 from nao.errors import ConfigError
 from nao.evaluators.base import Evaluator
 from nao.executors import Executor, SequentialExecutor
+from nao.fidelity.runs import make_study
 from nao.journal import Journal, read_journal_for_resume
 from nao.results import Objective, Result
 from nao.rundir import RunDir, RunLog
@@ -63,6 +64,8 @@ class Search:
     executor: Executor = field(default_factory=SequentialExecutor)
     #: Extra Study callbacks that must run before the journal-dependent ones (a supernet's observe).
     callbacks: list[Callable[[Result], None]] = field(default_factory=list)
+    #: A fidelity scheduler (:mod:`nao.fidelity`): candidates are promoted by rungs (None: one training each).
+    scheduler: Any = None
 
 
 @dataclass
@@ -142,6 +145,14 @@ DEVICE_FLAGS = (
     flag("--data-dir", help="where the data lives (default: $NAO_DATA or ../shared/data)", path=True, group="data"),
     flag("--device", help="cpu, cuda, cuda:N or auto (default: cpu)", group="device"),
     flag("--threads", type=int, help="torch CPU threads (default: the preset's)", group="device"),
+)
+
+#: Flags of kinds whose candidates can be trained further (:mod:`nao.fidelity`).
+FIDELITY_FLAGS = (
+    flag("--fidelity", choices=("none", "asha", "sh", "hyperband"), group="fidelity",
+         help="train candidates by rungs a factor --eta apart, promoting the top 1/eta, promoted candidates "
+              "continuing from their checkpoints: asha (asynchronous), sh, hyperband; none (default) trains each once"),
+    flag("--eta", type=float, group="fidelity", help="--fidelity's reduction factor (default: 3)"),
 )
 
 
@@ -224,8 +235,9 @@ class RunKind(ABC):
     def resume_point(self, rundir: RunDir, search: Search) -> tuple[list[Result], list[str]]:
         """Journaled results to replay and warnings for the log; kinds with evaluator state override."""
         previous, notes = read_journal_for_resume(rundir.journal_path, search.space)
-        if len(previous) > search.budget:
-            raise ConfigError(f"--budget {search.budget} is below the {len(previous)} evaluations already "
+        done = len({search.space.key(r.arch) for r in previous})  # a fidelity journal has one line per rung
+        if done > search.budget:
+            raise ConfigError(f"--budget {search.budget} is below the {done} architectures already evaluated "
                               f"in {rundir.journal_path}")
         return previous, notes
 
@@ -334,10 +346,8 @@ def _run(kind: RunKind, ctx: RunContext, search: Search, tensorboard: bool,
         if previous:
             say(f"resuming {rundir.path}: replaying {len(previous)} journaled evaluations"
                 + ("" if exact else " (handed to the strategy up front: the run was not sequential)"))
-        study = Study(search.space, search.strategy, search.evaluator, search.executor, journal=journal,
-                      objective=search.objective, replay=previous,
-                      callbacks=[*search.callbacks, runlog, *console, *progress])
-        if previous and not exact:
+        study = make_study(search, journal, previous, [*search.callbacks, runlog, *console, *progress], Study)
+        if previous and not exact and search.scheduler is None:  # a FidelityStudy always answers from the journal
             study.tell(previous)  # recorded without journaling again, then told to the strategy
         max_cost = getattr(kind.config, "max_cost", None)
         try:
@@ -376,7 +386,7 @@ def _run(kind: RunKind, ctx: RunContext, search: Search, tensorboard: bool,
 def _stopped_by(study: Study, budget: int, max_cost: float | None) -> str:
     """Why the search ended: ``budget`` (count reached), ``max_cost`` (compute spent) or ``strategy``
     (it proposed nothing new)."""
-    if study.n_evaluated >= budget:
+    if getattr(study, "n_candidates", study.n_evaluated) >= budget:  # a FidelityStudy counts candidates
         return "budget"
     return "max_cost" if study.cost_reached(max_cost) else "strategy"
 

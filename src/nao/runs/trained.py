@@ -11,6 +11,8 @@ from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from typing import Any
 
+from nao.fidelity.runs import fidelity_strategy
+from nao.fidelity.scheduler import make_scheduler
 from nao.results import Result
 from nao.runs.progress import CandidateProgress
 from nao.runs.skeleton import RunContext, RunKind, Search
@@ -19,7 +21,6 @@ from nao.threads import torch_threads
 
 #: Where the candidates' checkpoints live inside a run directory.
 CANDIDATES_DIR = "candidates"
-
 
 class TrainedKind(RunKind):
     """What both trained kinds share: any executor, per-candidate checkpoints, a final step."""
@@ -30,9 +31,18 @@ class TrainedKind(RunKind):
     def threads(self) -> AbstractContextManager:
         return torch_threads(self.config.threads)
 
-    def strategy(self) -> Any:
+    def strategy(self, max_fidelity: float | None = None) -> Any:
+        """The configured strategy; under a fidelity scheduler (``max_fidelity`` given) NAO learns from every rung."""
         cfg = self.config
-        return make_strategy(cfg.strategy, self.space, seed=cfg.seed, **cfg.strategy_options)
+        strategy = make_strategy(cfg.strategy, self.space, seed=cfg.seed, **cfg.strategy_options)
+        if max_fidelity is None:
+            return strategy
+        return fidelity_strategy(strategy, self.space, cfg.seed, max_fidelity, cfg.strategy_options)
+
+    def scheduler(self) -> Any:
+        """The fidelity scheduler of the run (None with ``--fidelity none``); rungs checked in prepare()."""
+        rungs = getattr(self, "rungs", None)
+        return None if rungs is None else make_scheduler(self.config.fidelity, rungs, self.config.eta)
 
     def is_finished(self, result: dict[str, Any]) -> bool:
         return result.get("final", {}).get("status") == "ok"

@@ -24,10 +24,14 @@ from nao.constraints import ConstrainedStrategy, constraint_summary, table_feasi
 from nao.errors import ConfigError
 from nao.evaluators.base import Evaluator
 from nao.evaluators.tabular import TabularEvaluator, column_epochs
+from nao.fidelity.runs import fidelity_strategy
+from nao.fidelity.scheduler import make_scheduler
+from nao.fidelity.simulate import TableAtFidelity, TwoFidelityTable
+from nao.fidelity.study import check_ladder
 from nao.presets import register_preset
 from nao.results import Objective
 from nao.runs.executor import ExecutorConfig
-from nao.runs.skeleton import EXECUTOR_FLAGS, RunContext, RunKind, Search, flag, register_kind
+from nao.runs.skeleton import EXECUTOR_FLAGS, FIDELITY_FLAGS, RunContext, RunKind, Search, flag, register_kind
 from nao.spaces import get_space
 from nao.strategies import check_strategy_options, make_strategy
 
@@ -62,6 +66,8 @@ class TabularConfig(Config):
     constraint: str | None = None
     budget: int = 100
     max_cost: float | None = None  # a bound on compute, in the evaluator's cost_unit (None: count only)
+    fidelity: str = "none"  # asha, sh, hyperband: the 12- and 200-epoch columns as two rungs (nao.fidelity)
+    eta: float = 3.0  # the fidelity scheduler's reduction factor (the top 1/eta of the 12-epoch rung goes on)
     seed: int = 0
     executor: ExecutorConfig = field(default_factory=ExecutorConfig)
 
@@ -85,6 +91,7 @@ class TabularKind(RunKind):
         flag("--constraint", help="e.g. 'params_m<=0.5': only architectures that satisfy it are proposed "
                                   "(no budget spent on others)"),
         *EXECUTOR_FLAGS,
+        *FIDELITY_FLAGS,
     )
     scores_from = "table"
     resumable_changes = ("budget", "executor")
@@ -104,6 +111,12 @@ class TabularKind(RunKind):
                                                      epochs=column_epochs(Objective.of(cfg.objective).metric))
         self.objective = Objective.of(cfg.objective)
         self.feasibility = table_feasibility(cfg.constraint, self.evaluator.table) if cfg.constraint else None
+        self.two = None
+        if cfg.fidelity != "none":  # the table's two rungs; ConfigError naming --fidelity without them
+            if cfg.constraint or self.objective.metric != "val_acc":
+                raise ConfigError("--fidelity on a table searches val_acc over both rungs, without --constraint")
+            self.two = TwoFidelityTable.of(self.evaluator.table)
+            check_ladder(self.two.epochs, cfg.eta, cfg.budget)
         self.executor = cfg.executor.build()  # an unreachable Ray address fails here
 
     def build(self, ctx: RunContext) -> Search:
@@ -111,6 +124,10 @@ class TabularKind(RunKind):
         strategy = make_strategy(cfg.strategy, self.space, seed=cfg.seed, **cfg.strategy_options)
         if self.feasibility is not None:
             strategy = ConstrainedStrategy(strategy, self.feasibility)
+        if self.two is not None:  # candidates at 12 epochs, the top 1/eta promoted to 200 (nao.fidelity)
+            strategy = fidelity_strategy(strategy, self.space, cfg.seed, self.two.epochs[-1], cfg.strategy_options)
+            return Search(self.space, TableAtFidelity(self.two), strategy, self.objective, cfg.budget, self.executor,
+                          scheduler=make_scheduler(cfg.fidelity, self.two.epochs, cfg.eta))
         return Search(self.space, self.evaluator, strategy, self.objective, cfg.budget, self.executor)
 
     def finish(self, ctx: RunContext, search: Search, study) -> dict[str, Any]:

@@ -28,13 +28,14 @@ from nao.constraints import ConstrainedStrategy, constraint_summary, network_fea
 from nao.data.augment import AugmentConfig
 from nao.errors import ConfigError
 from nao.evaluators.training import TrainingEvaluator
+from nao.fidelity.runs import check_fidelity
 from nao.nn.network import NetworkConfig
 from nao.nn.supernet import check_image_size
 from nao.presets import register_preset
 from nao.results import Objective
 from nao.runs.executor import ExecutorConfig
 from nao.runs.images import IMAGE_FLAGS, ImageSearchFields, finish_images, load_splits
-from nao.runs.skeleton import DEVICE_FLAGS, EXECUTOR_FLAGS, RunContext, Search, register_kind
+from nao.runs.skeleton import DEVICE_FLAGS, EXECUTOR_FLAGS, FIDELITY_FLAGS, RunContext, Search, register_kind
 from nao.runs.trained import CANDIDATES_DIR, TrainedKind
 from nao.spaces import get_space
 from nao.spaces.cells import ConvCellSpace
@@ -64,6 +65,8 @@ class TrainedCnnConfig(ImageSearchFields):
     strategy_options: dict[str, Any] = field(default_factory=dict)
     budget: int = 6
     max_cost: float | None = None  # a bound on compute, in the evaluator's cost_unit (None: count only)
+    fidelity: str = "none"  # none, asha, sh, hyperband: rungs of train.epochs / eta**k (nao.fidelity)
+    eta: float = 3.0  # the fidelity scheduler's reduction factor (the top 1/eta of a rung is promoted)
     seed: int = 0
     device: str = "cpu"
     threads: int = 1
@@ -133,7 +136,7 @@ class TrainedCnnKind(TrainedKind):
     name = "trained-cnn"
     task, evaluator = "cnn", "training"
     config_class = TrainedCnnConfig
-    flags = (*DEVICE_FLAGS, *IMAGE_FLAGS, *EXECUTOR_FLAGS)
+    flags = (*DEVICE_FLAGS, *IMAGE_FLAGS, *EXECUTOR_FLAGS, *FIDELITY_FLAGS)
     objective = Objective("val_acc", "max")
 
     def prepare(self) -> None:
@@ -149,6 +152,8 @@ class TrainedCnnKind(TrainedKind):
         self.feasibility = network_feasibility(
             cfg.constraint, self.space, replace(cfg.network, num_classes=self.data.num_classes), self.data.image_size,
         ) if cfg.constraint else None
+        # Whole epochs (an image candidate trains whole epochs); checked before the run directory exists.
+        self.rungs = check_fidelity(cfg.fidelity, cfg.eta, cfg.train.epochs, cfg.budget, whole=True)
         self.executor = cfg.executor.build()
 
     def build(self, ctx: RunContext) -> Search:
@@ -156,17 +161,24 @@ class TrainedCnnKind(TrainedKind):
         evaluator = TrainingEvaluator.from_splits(self.space, self.data, network=cfg.network, train_config=cfg.train,
                                                   device=str(self.runtime.device), seed=cfg.seed,
                                                   checkpoint_root=ctx.rundir.path / CANDIDATES_DIR)
-        strategy = self.strategy()
+        strategy = self.strategy(None if self.rungs is None else float(cfg.train.epochs))
         if self.feasibility is not None:
             strategy = ConstrainedStrategy(strategy, self.feasibility)
         n_tr, n_va, n_te = self.data.sizes()
         ctx.say(f"NAO training every candidate on {self.data.name}: {n_tr} train / {n_va} val images, child "
                 f"F={cfg.network.channels} N={cfg.network.layers} x {cfg.train.epochs} epochs, budget {cfg.budget}, "
                 f"executor {cfg.executor.name}")
-        return Search(self.space, evaluator, strategy, self.objective, cfg.budget, self.executor)
+        if self.rungs is not None:
+            ctx.say(f"fidelity {cfg.fidelity}: rungs of {', '.join(f'{r:g}' for r in self.rungs)} epochs, the top "
+                    f"1/{cfg.eta:g} of each promoted and continued from its checkpoint")
+        return Search(self.space, evaluator, strategy, self.objective, cfg.budget, self.executor,
+                      scheduler=self.scheduler())
 
     def finish(self, ctx: RunContext, search: Search, study: Study) -> dict[str, Any]:
-        ranked = sorted((r for r in study.history if r.ok), key=self.objective.score, reverse=True)
+        if hasattr(study, "ranked"):  # by rungs: each candidate at its highest, higher rungs first
+            ranked = study.ranked()
+        else:
+            ranked = sorted((r for r in study.history if r.ok), key=self.objective.score, reverse=True)
         candidates = [(r.arch, r.metrics["val_acc"]) for r in ranked[: self.config.top_k]]
         if not candidates:
             raise ConfigError(f"every candidate failed to train; see {ctx.rundir.journal_path}")

@@ -17,11 +17,12 @@ from nao.config import Config
 from nao.data.corpus import Corpus
 from nao.errors import ConfigError
 from nao.evaluators.lm_training import LMTrainingEvaluator
+from nao.fidelity.runs import check_fidelity
 from nao.presets import register_preset
 from nao.results import Objective
 from nao.runs.executor import ExecutorConfig
 from nao.runs.kinds.supernet_rnn import ptb_dir
-from nao.runs.skeleton import DEVICE_FLAGS, EXECUTOR_FLAGS, RunContext, Search, register_kind
+from nao.runs.skeleton import DEVICE_FLAGS, EXECUTOR_FLAGS, FIDELITY_FLAGS, RunContext, Search, register_kind
 from nao.runs.trained import CANDIDATES_DIR, TrainedKind
 from nao.spaces import get_space
 from nao.spaces.resolve import RNN_SPACES
@@ -42,6 +43,8 @@ class TrainedRnnConfig(Config):
     strategy_options: dict[str, Any] = field(default_factory=dict)
     budget: int = 6
     max_cost: float | None = None  # a bound on compute, in the evaluator's cost_unit (None: count only)
+    fidelity: str = "none"  # none, asha, sh, hyperband: rungs of lm.epochs / eta**k passes (nao.fidelity)
+    eta: float = 3.0  # the fidelity scheduler's reduction factor (the top 1/eta of a rung is promoted)
     seed: int = 0
     device: str = "cpu"
     threads: int = 1
@@ -92,7 +95,7 @@ class TrainedRnnKind(TrainedKind):
     name = "trained-rnn"
     task, evaluator = "ptb", "training"
     config_class = TrainedRnnConfig
-    flags = (*DEVICE_FLAGS, *EXECUTOR_FLAGS)
+    flags = (*DEVICE_FLAGS, *EXECUTOR_FLAGS, *FIDELITY_FLAGS)
     objective = Objective("val_ppl", "min")
 
     def prepare(self) -> None:
@@ -105,13 +108,20 @@ class TrainedRnnKind(TrainedKind):
         check_strategy_options(cfg.strategy, cfg.strategy_options)
         self.device = resolve_device(cfg.device)
         self.corpus = load_corpus(ptb_dir(cfg.data_dir))
+        # Fractions of a pass (rungs end on a validation: LMTrainingEvaluator.rung_steps).
+        self.rungs = check_fidelity(cfg.fidelity, cfg.eta, cfg.lm.epochs, cfg.budget)
         self.executor = cfg.executor.build()
 
     def build(self, ctx: RunContext) -> Search:
         cfg = self.config
         evaluator = LMTrainingEvaluator(self.space, _head(self.corpus, cfg.search_tokens), cfg.lm, device=self.device, seed=cfg.seed,
                                         checkpoint_root=ctx.rundir.path / CANDIDATES_DIR)
-        return Search(self.space, evaluator, self.strategy(), self.objective, cfg.budget, self.executor)
+        strategy = self.strategy(None if self.rungs is None else float(cfg.lm.epochs))
+        if self.rungs is not None:
+            ctx.say(f"fidelity {cfg.fidelity}: rungs of {', '.join(f'{r:.3g}' for r in self.rungs)} passes, the top "
+                    f"1/{cfg.eta:g} of each promoted and continued from its checkpoint")
+        return Search(self.space, evaluator, strategy, self.objective, cfg.budget, self.executor,
+                      scheduler=self.scheduler())
 
     def finish(self, ctx: RunContext, search: Search, study: Study) -> dict[str, Any]:
         from nao.nn.rnn import build_model
