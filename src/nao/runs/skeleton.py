@@ -237,7 +237,7 @@ class RunKind(ABC):
         previous, notes = read_journal_for_resume(rundir.journal_path, search.space)
         done = len({search.space.key(r.arch) for r in previous})  # a fidelity journal has one line per rung
         if done > search.budget:
-            raise ConfigError(f"--budget {search.budget} is below the {done} architectures already evaluated "
+            raise ConfigError(f"--budget {search.budget} is below the {done} evaluations already "
                               f"in {rundir.journal_path}")
         return previous, notes
 
