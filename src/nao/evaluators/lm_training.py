@@ -141,10 +141,14 @@ class LMTrainingEvaluator(Evaluator):
         """Steps of a rung of ``epochs`` passes, a whole number of validation intervals (at least one).
 
         Validations decide the best checkpoint and when averaging starts, so a rung that ends on
-        one keeps a continued candidate's run identical to the planned longer one.
+        one keeps a continued candidate's run identical to the planned longer one. When the validation
+        interval is a whole pass or more, rungs are plain fractions of the pass and a rung's own
+        validation is one the planned run would not have made (it can only start averaging earlier).
         """
         spe = max(1, (batchify(self.corpus.train, self.config.batch_size).size(0) - 2) // self.config.bptt)
         per_eval = self.config.eval_every or spe
+        if per_eval >= spe:  # at most one validation per pass: a rung ends where it must, on its own validation
+            return max(1, round(epochs * spe))
         return per_eval * max(1, round(epochs * spe / per_eval))
 
     def evaluate_at(self, archs: Sequence[Architecture], epochs: float) -> list[Result]:
