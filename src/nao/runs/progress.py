@@ -72,7 +72,8 @@ class CandidateProgress:
 
     def _outcome(self, result: Result, value: float | None) -> str:
         epochs = result.info.get("epochs") if isinstance(result.info, dict) else None
-        spent = (f", {epochs} epoch{'s' if epochs != 1 else ''}" if epochs is not None else "") + f", {result.cost_s:.1f} s"
+        shown = f"{epochs:.3g}" if isinstance(epochs, float) else epochs  # a fraction of a pass under --fidelity
+        spent = (f", {shown} epoch{'s' if epochs != 1 else ''}" if epochs is not None else "") + f", {result.cost_s:.1f} s"
         if value is None:
             return f"failed ({result.error}){spent}"
         return f"{self.objective.metric} {value:.4f} (best {self.tally.best:.4f}){spent}"
