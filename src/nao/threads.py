@@ -33,19 +33,3 @@ def torch_threads(n: int | None) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(before)
-
-
-def resolve_device(name: str | None) -> str:
-    """``--device``: ``auto`` -> cuda if available else cpu; an absent CUDA device is a ConfigError.
-
-    >>> resolve_device(None)
-    'cpu'
-    """
-    from nao.errors import ConfigError
-
-    name = name or "cpu"
-    if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(f"--device {name}: CUDA is not available on this machine")
-    return name

@@ -31,11 +31,11 @@ from typing import Any
 import torch
 
 from nao.data.corpus import load_corpus
+from nao.device import resolve_device
 from nao.errors import ConfigError
 from nao.spaces.base import Architecture
 from nao.spaces.resolve import resolve_arch
 from nao.spaces.rnn import RNNCellSpace
-from nao.threads import resolve_device
 from nao.train.lm import LMConfig, LMResult, train_lm
 
 log = logging.getLogger(__name__)

@@ -93,6 +93,10 @@ class AugmentConfig(Config):
     cutout: int = 0
 
 
+#: No augmentation at all (only normalisation): datasets that should not be augmented, smoke presets.
+NO_AUGMENT = AugmentConfig(crop_padding=0, flip=False, cutout=0)
+
+
 def augment_batch(x: torch.Tensor, cfg: AugmentConfig, generator: torch.Generator) -> torch.Tensor:
     """uint8 batch -> augmented, normalised float32 batch."""
     x = random_crop(x, cfg.crop_padding, generator)

@@ -43,11 +43,11 @@ from typing import Any
 import torch
 
 from nao.data.corpus import Corpus, batchify, check_bptt
+from nao.device import is_oom, resolve_device
 from nao.errors import ConfigError
 from nao.evaluators.base import Evaluator
 from nao.evaluators.training import (
     RESULT_NAME,
-    _is_oom,
     _last_rung,
     candidate_id,
     check_meta,
@@ -178,7 +178,7 @@ class LMTrainingEvaluator(Evaluator):
                 state = load_checkpoint(out / CHECKPOINT_NAME)
                 check_meta(out / CHECKPOINT_NAME, state.get("meta"), meta)
                 start_steps = int(state.get("trainer", {}).get("steps", 0))
-        device = _resolve_device(self.device)
+        device = torch.device(resolve_device(self.device))  # in the worker: its own torch decides
         try:
             model = build_model(self.config.model, len(self.corpus.vocab), self.space.decode(arch), seed=self.config.seed)
             run = train_lm(model, self.corpus, self.config, out_dir=out, device=device, resume=True, quiet=True,
@@ -192,7 +192,7 @@ class LMTrainingEvaluator(Evaluator):
         except FloatingPointError as e:  # LMTrainer.step's divergence signal
             result = Result(arch, "failed", {}, time.perf_counter() - t0, f"diverged: {e}")
         except Exception as e:  # an OOM must not end the search; anything else is a bug
-            if not _is_oom(e):
+            if not is_oom(e):
                 raise
             log.warning("out of memory training %s: %s", self.space.format(arch), e)
             return Result.failed(arch, f"out of memory: {str(e).splitlines()[0]}", time.perf_counter() - t0)
@@ -212,12 +212,3 @@ def _result(arch: Architecture, run: Any, params_m: float, cost_s: float, train_
                       **spent)
     return Result(arch, "ok", {"val_ppl": run.val_ppl, "val_loss": run.val_loss, "params_m": params_m}, cost_s, None,
                   info, **spent)
-
-
-def _resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    dev = torch.device(name)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"device {name!r} was asked for but this worker's torch sees no CUDA GPU")
-    return dev

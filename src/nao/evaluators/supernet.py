@@ -44,7 +44,6 @@ generator, is 0 in every preset).
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import math
 import time
@@ -58,8 +57,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from nao.data.augment import AugmentConfig, BatchLoader
+from nao.data.augment import NO_AUGMENT, BatchLoader
 from nao.data.digits import ImageSplits
+from nao.device import OutOfMemoryError, autocast, short_error
 from nao.errors import ConfigError
 from nao.evaluators.base import Evaluator
 from nao.evaluators.rounds import PoolRounds
@@ -72,8 +72,6 @@ from nao.train.schedule import cosine_lr
 
 log = logging.getLogger(__name__)
 
-#: The exception PyTorch raises when a device runs out of memory.
-OutOfMemoryError: type[BaseException] = getattr(torch, "OutOfMemoryError", torch.cuda.OutOfMemoryError)
 
 
 @dataclass
@@ -232,7 +230,7 @@ class SupernetEvaluator(PoolRounds[_Member], Evaluator):
     def _train_epoch(self, failed: dict[Hashable, str]) -> None:
         cfg = self.cfg
         self.model.train()
-        loader = BatchLoader(self.train_set, cfg.batch_size, self.generator, cfg.augment or _NO_AUGMENT, drop_last=True)
+        loader = BatchLoader(self.train_set, cfg.batch_size, self.generator, cfg.augment or NO_AUGMENT, drop_last=True)
         seen, start = 0, time.perf_counter()
         loss_sum = torch.zeros((), device=self.runtime.device)
         correct_t = torch.zeros((), device=self.runtime.device, dtype=torch.long)
@@ -245,7 +243,7 @@ class SupernetEvaluator(PoolRounds[_Member], Evaluator):
                 loss, logits = self.train_step(self._prepare(x), y, member.plan)
             except OutOfMemoryError as e:
                 self._recover()
-                failed[member.key] = f"out of memory while training in the supernet: {_short(e)}"
+                failed[member.key] = f"out of memory while training in the supernet: {short_error(e)}"
                 log.warning("architecture %s failed: out of memory in supernet training", self.space.format(member.arch))
                 continue
             loss_sum += loss.detach() * y.shape[0]
@@ -271,7 +269,7 @@ class SupernetEvaluator(PoolRounds[_Member], Evaluator):
         lr = self._lr()
         for group in self.optimizer.param_groups:
             group["lr"] = lr
-        with _autocast(self.runtime):
+        with autocast(self.runtime.device.type, self.runtime.bf16):
             logits = self.model(x, plan)
             loss = F.cross_entropy(logits.float(), y)
         self.optimizer.zero_grad(set_to_none=True)
@@ -301,7 +299,7 @@ class SupernetEvaluator(PoolRounds[_Member], Evaluator):
             m.rank = m.score if self.cfg.score == "acc" else -m.loss
         except OutOfMemoryError as e:
             self._recover()
-            failed[key] = f"out of memory while scoring in the supernet: {_short(e)}"
+            failed[key] = f"out of memory while scoring in the supernet: {short_error(e)}"
             log.warning("architecture %s failed: out of memory in supernet scoring", self.space.format(m.arch))
         return time.perf_counter() - t0
 
@@ -317,7 +315,7 @@ class SupernetEvaluator(PoolRounds[_Member], Evaluator):
         if bn == "recalibrate":
             if not self.calib_chunks:
                 self.calib_chunks = self._calibration_chunks()
-            with _autocast(self.runtime):
+            with autocast(self.runtime.device.type, self.runtime.bf16):
                 recalibrate_batchnorm(self.model, plan, self.calib_chunks)  # path BNs -> eval mode
         elif bn == "batch":
             set_batchnorm_training(self.model.batchnorms(), True)  # statistics of each fixed chunk
@@ -327,7 +325,7 @@ class SupernetEvaluator(PoolRounds[_Member], Evaluator):
         correct = torch.zeros((), device=self.runtime.device, dtype=torch.long)
         n = 0
         try:
-            with _autocast(self.runtime):
+            with autocast(self.runtime.device.type, self.runtime.bf16):
                 for x, y in self.val_chunks:
                     logits = self.model(x, plan).float()
                     loss_sum += F.cross_entropy(logits, y, reduction="sum")
@@ -358,21 +356,4 @@ class SupernetEvaluator(PoolRounds[_Member], Evaluator):
             self._train_epoch(failed)
 
 
-# A plain "normalise only" augmentation for datasets that should not be augmented.
-_NO_AUGMENT = AugmentConfig(crop_padding=0, flip=False, cutout=0)
-
-
-def _autocast(runtime: Runtime) -> contextlib.AbstractContextManager:
-    # Enter autocast only when it is on: with torch 2.13 CPU, a disabled bf16 autocast context
-    # around the supernet's backward pass corrupted the heap in single-threaded runs.
-    if not runtime.bf16:
-        return contextlib.nullcontext()
-    return torch.autocast(device_type=runtime.device.type, dtype=torch.bfloat16)
-
-
-def _short(e: BaseException) -> str:
-    text = str(e).strip().splitlines()
-    return text[0][:200] if text else type(e).__name__
-
-
-__all__ = ["BN_MODES", "SCORES", "OutOfMemoryError", "SupernetEvaluator", "SupernetTrainConfig"]
+__all__ = ["BN_MODES", "SCORES", "SupernetEvaluator", "SupernetTrainConfig"]

@@ -47,6 +47,7 @@ from nao.data.augment import AugmentConfig
 from nao.data.cifar import CifarData, ImageSet, load_cifar, split_train_val, subset
 from nao.data.digits import ImageSplits
 from nao.data.paths import data_root
+from nao.device import is_oom
 from nao.errors import ConfigError
 from nao.evaluators.base import Evaluator
 from nao.nn.network import NetworkConfig, build_network, count_parameters
@@ -61,13 +62,6 @@ log = logging.getLogger(__name__)
 
 #: The finished candidate's outcome, written last: its presence means "done, do not retrain".
 RESULT_NAME = "result.json"
-
-
-def _is_oom(e: BaseException) -> bool:
-    if isinstance(e, MemoryError):
-        return True
-    oom = getattr(torch.cuda, "OutOfMemoryError", ())
-    return (oom and isinstance(e, oom)) or (isinstance(e, RuntimeError) and "out of memory" in str(e).lower())
 
 
 # -- per-candidate directories (shared with nao.evaluators.lm_training) ---------------------------
@@ -348,7 +342,7 @@ class TrainingEvaluator(Evaluator):
                 paid = _last_rung(out, "result_e", run.epochs_done)
                 result = replace(result, cost=float((run.epochs_done - paid) * len(self.train)))
         except Exception as e:  # an OOM must not end the search; anything else is a bug
-            if not _is_oom(e):
+            if not is_oom(e):
                 raise
             log.warning("out of memory training %s: %s", self.space.format(arch), e)
             # Not cached: another worker (or a smaller batch) may fit it.

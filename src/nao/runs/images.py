@@ -6,9 +6,8 @@ CIFAR-10/100 or an image folder); :func:`train_architecture` trains one cell net
 trained briefly from scratch and compared on validation, and the winner is trained with the final
 settings on train + validation and tested once (the only time test images are read).
 
->>> from nao.data.augment import AugmentConfig
->>> NO_AUGMENT == AugmentConfig(crop_padding=0, flip=False, cutout=0)
-True
+>>> DATASETS
+('digits', 'cifar10', 'cifar100', 'folder')
 """
 
 from __future__ import annotations
@@ -22,12 +21,12 @@ from typing import Any
 import torch
 
 from nao.config import Config
-from nao.data.augment import AugmentConfig
+from nao.data.augment import NO_AUGMENT, AugmentConfig
 from nao.data.cifar import ImageSet
 from nao.data.digits import ImageSplits, load_digits_splits
 from nao.data.record import data_record
+from nao.device import OutOfMemoryError, short_error
 from nao.errors import ConfigError, DataError
-from nao.evaluators.supernet import OutOfMemoryError
 from nao.nn.network import CellNetwork, CellSpec, NetworkConfig
 from nao.nn.supernet import check_image_size
 from nao.rundir import RunDir
@@ -38,7 +37,6 @@ from nao.train.checkpoint import CHECKPOINT_NAME, load_checkpoint
 from nao.train.classifier import TrainConfig, train_classifier
 
 DATASETS = ("digits", "cifar10", "cifar100", "folder")
-NO_AUGMENT = AugmentConfig(crop_padding=0, flip=False, cutout=0)
 CIFAR_AUGMENT = AugmentConfig(crop_padding=4, flip=True, cutout=0)
 
 
@@ -179,7 +177,7 @@ def train_architecture(
         if runtime.device.type == "cuda":
             torch.cuda.empty_cache()
         return {"status": "failed", "metrics": {}, "seconds": time.perf_counter() - t0,
-                "error": f"out of memory: {str(e).splitlines()[0][:200] if str(e) else 'OutOfMemoryError'}"}
+                "error": f"out of memory: {short_error(e)}"}
     return {"status": result.status, "metrics": result.metrics, "seconds": result.seconds, "error": result.error}
 
 

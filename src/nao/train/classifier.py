@@ -40,6 +40,7 @@ from torch import nn
 from nao.config import Config
 from nao.data.augment import AugmentConfig, BatchLoader
 from nao.data.cifar import ImageSet
+from nao.device import autocast
 from nao.errors import ConfigError
 from nao.train.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
 from nao.train.progress import EpochBar
@@ -170,7 +171,7 @@ def evaluate(
     model.eval()
     loss_sum = torch.zeros((), device=runtime.device)
     correct = torch.zeros((), device=runtime.device, dtype=torch.long)
-    with torch.no_grad(), _autocast(runtime):
+    with torch.no_grad(), autocast(runtime.device.type, runtime.bf16):
         for x, y in BatchLoader(data, batch_size):
             if runtime.channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
@@ -180,10 +181,6 @@ def evaluate(
     model.train(was_training)
     n = max(len(data), 1)
     return float(loss_sum) / n, float(correct) / n
-
-
-def _autocast(runtime: Runtime) -> torch.autocast:
-    return torch.autocast(device_type=runtime.device.type, dtype=torch.bfloat16, enabled=runtime.bf16)
 
 
 def _epoch_seed(seed: int, epoch: int) -> int:
@@ -274,7 +271,7 @@ class _Trainer:
             self.model.set_drop_path(progress)
         if self.rt.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
-        with _autocast(self.rt):
+        with autocast(self.rt.device.type, self.rt.bf16):
             logits, aux = _logits(self.forward(x))
             loss = F.cross_entropy(logits.float(), y, label_smoothing=cfg.label_smoothing)
             if aux is not None and cfg.aux_weight > 0:

@@ -49,6 +49,7 @@ from tqdm.auto import tqdm
 
 from nao.config import Config
 from nao.data.corpus import Corpus, batchify, check_bptt, eval_batches, get_batch, perplexity, sample_seq_len
+from nao.device import autocast
 from nao.errors import ConfigError
 from nao.nn.rnn import ModelConfig, RNNLanguageModel, detach_hidden
 from nao.spaces.rnn import RecurrentGenotype
@@ -236,7 +237,7 @@ def evaluate_lm(
     hidden = model.init_hidden(data.size(1))
     total, correct, count = 0.0, 0, 0
     for x, y in eval_batches(data, bptt):
-        with _autocast(data.device, bf16):
+        with autocast(data.device.type, bf16 and data.device.type == "cuda"):
             logits, hidden, _ = model(x, hidden, genotype=genotype)
         logits = logits.float().view(-1, logits.size(-1))  # (L, B, V) -> (L*B, V)
         total += F.cross_entropy(logits, y.reshape(-1), reduction="sum").item()
@@ -244,12 +245,6 @@ def evaluate_lm(
         count += y.numel()
     model.train(was_training)
     return total / count, correct / count
-
-
-def _autocast(device: torch.device, bf16: bool) -> contextlib.AbstractContextManager:
-    if bf16 and device.type == "cuda":
-        return torch.autocast(device_type="cuda", dtype=torch.bfloat16)
-    return contextlib.nullcontext()
 
 
 # -- the trainer ---------------------------------------------------------------------------------
@@ -289,7 +284,7 @@ class LMTrainer:
         x, y = get_batch(self.train_data, self.pos, seq_len)
         model.train()
         self.hidden = detach_hidden(self.hidden)
-        with _autocast(self.device, cfg.bf16):
+        with autocast(self.device.type, cfg.bf16 and self.device.type == "cuda"):
             logits, self.hidden, raw = model(x, self.hidden, genotype=genotype, generator=self.generator)
         raw_loss = F.cross_entropy(logits.float().view(-1, logits.size(-1)), y.reshape(-1))  # (L*B, V)
         loss = raw_loss

@@ -35,7 +35,7 @@ from typing import Any
 import torch
 
 from nao.constraints import ConstrainedStrategy, constraint_summary, network_feasibility
-from nao.data.augment import AugmentConfig
+from nao.data.augment import NO_AUGMENT, AugmentConfig
 from nao.errors import ConfigError, DataError
 from nao.evaluators.rounds import SUPERNET_CHECKPOINT, resume_point, rounds_for_budget
 from nao.evaluators.supernet import SupernetEvaluator, SupernetTrainConfig
@@ -44,7 +44,7 @@ from nao.nn.supernet import SupernetConfig, check_image_size
 from nao.presets import register_preset
 from nao.results import Objective, Result
 from nao.rundir import RunDir
-from nao.runs.images import CIFAR_AUGMENT, IMAGE_FLAGS, NO_AUGMENT, ImageSearchFields, finish_images, load_splits
+from nao.runs.images import CIFAR_AUGMENT, IMAGE_FLAGS, ImageSearchFields, finish_images, load_splits
 from nao.runs.skeleton import DEVICE_FLAGS, RunContext, RunKind, Search, flag, register_kind
 from nao.spaces import get_space
 from nao.spaces.cells import ConvCellSpace
@@ -55,7 +55,6 @@ from nao.train.classifier import TrainConfig, make_runtime
 
 log = logging.getLogger(__name__)
 
-_NO_AUGMENT = NO_AUGMENT
 _CIFAR_AUGMENT = CIFAR_AUGMENT
 
 
@@ -131,7 +130,7 @@ def _digits_preset() -> WSConfig:
     # (timed in BENCHMARKS.md): F=8, one cell per stage, 8x8 -> 4x4 -> 2x2. A pool of 40 rather
     # than hundreds: each architecture must get enough supernet steps on 1,078 images.
     small = TrainConfig(epochs=10, batch_size=64, eval_batch_size=512, lr=0.05, lr_min=0.0, momentum=0.9,
-                        nesterov=True, weight_decay=3e-4, grad_clip=5.0, aux_weight=0.0, augment=_NO_AUGMENT,
+                        nesterov=True, weight_decay=3e-4, grad_clip=5.0, aux_weight=0.0, augment=NO_AUGMENT,
                         eval_every=0)
     net = NetworkConfig(channels=8, layers=1, auxiliary=False, dropout=0.0, drop_path=0.0)
     return WSConfig(
@@ -201,7 +200,7 @@ def _cpu_preset() -> WSConfig:
 def _smoke_preset() -> WSConfig:
     # Seconds on a CPU: a correctness check of the whole pipeline, not a search.
     tiny = TrainConfig(epochs=1, batch_size=32, eval_batch_size=256, lr=0.05, lr_min=0.0, momentum=0.9,
-                       nesterov=True, weight_decay=3e-4, grad_clip=5.0, aux_weight=0.0, augment=_NO_AUGMENT,
+                       nesterov=True, weight_decay=3e-4, grad_clip=5.0, aux_weight=0.0, augment=NO_AUGMENT,
                        eval_every=0)
     net = NetworkConfig(channels=8, layers=1, auxiliary=False)
     return WSConfig(

@@ -25,6 +25,7 @@ import torch
 from nao.config import Config, setting
 from nao.data.corpus import Corpus, load_corpus
 from nao.data.paths import data_root
+from nao.device import resolve_device
 from nao.errors import ConfigError
 from nao.evaluators.rnn_supernet import RNNSupernetConfig, RNNSupernetEvaluator, supernet_preset
 from nao.evaluators.rounds import SUPERNET_CHECKPOINT, resume_point
@@ -36,7 +37,7 @@ from nao.spaces import get_space
 from nao.spaces.resolve import RNN_SPACES
 from nao.strategies import check_strategy_options, make_strategy
 from nao.study import Study
-from nao.threads import resolve_device, torch_threads
+from nao.threads import torch_threads
 
 
 @dataclass

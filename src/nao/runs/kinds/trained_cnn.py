@@ -25,7 +25,8 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from nao.constraints import ConstrainedStrategy, constraint_summary, network_feasibility
-from nao.data.augment import AugmentConfig
+from nao.data.augment import NO_AUGMENT, AugmentConfig
+from nao.device import resolve_device
 from nao.errors import ConfigError
 from nao.evaluators.training import TrainingEvaluator
 from nao.fidelity.runs import check_fidelity
@@ -41,7 +42,6 @@ from nao.spaces import get_space
 from nao.spaces.cells import ConvCellSpace
 from nao.strategies import check_strategy_options
 from nao.study import Study
-from nao.threads import resolve_device
 from nao.train.classifier import TrainConfig, make_runtime
 
 
@@ -75,7 +75,6 @@ class TrainedCnnConfig(ImageSearchFields):
     executor: ExecutorConfig = field(default_factory=ExecutorConfig)
 
 
-_NO_AUGMENT = AugmentConfig(crop_padding=0, flip=False, cutout=0)
 
 
 @register_preset("trained-cnn", "smoke")
@@ -83,7 +82,7 @@ def _cnn_smoke() -> TrainedCnnConfig:
     # Seconds on a CPU: the whole pipeline (search, per-candidate checkpoints, rerank, final), not a search.
     net = NetworkConfig(channels=8, layers=1, auxiliary=False)
     tiny = TrainConfig(epochs=1, batch_size=32, eval_batch_size=256, lr=0.05, lr_min=0.0, nesterov=True,
-                       aux_weight=0.0, augment=_NO_AUGMENT, eval_every=0)
+                       aux_weight=0.0, augment=NO_AUGMENT, eval_every=0)
     return TrainedCnnConfig(
         preset="smoke", train_images=256, val_images=128, test_images=128, budget=6,
         strategy_options={"seed_archs": 4, "per_round": 2, "top_k": 2, "candidates": 4,

@@ -15,6 +15,7 @@ from typing import Any
 
 from nao.config import Config
 from nao.data.corpus import Corpus
+from nao.device import resolve_device
 from nao.errors import ConfigError
 from nao.evaluators.lm_training import LMTrainingEvaluator
 from nao.fidelity.runs import check_fidelity
@@ -28,7 +29,6 @@ from nao.spaces import get_space
 from nao.spaces.resolve import RNN_SPACES
 from nao.strategies import check_strategy_options
 from nao.study import Study
-from nao.threads import resolve_device
 from nao.train.lm import LMConfig
 from nao.train.lm import preset as lm_preset
 
