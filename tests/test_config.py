@@ -79,3 +79,19 @@ def test_old_nao_options_config_still_reads():
     cfg["nao_options"] = cfg.pop("strategy_options")
     kind = make_kind({**cfg, "kind": "supernet-cnn"})
     assert kind.config.strategy_options == preset("supernet-cnn/smoke").strategy_options
+
+
+def test_every_kind_declares_flags_that_reach_its_config():
+    # Contract over every registered kind: each declared flag names settings its config has, and each
+    # of its presets resolves.
+    from nao.config import set_dotted
+    from nao.presets import preset_names
+    from nao.registry import KINDS
+
+    for name, cls in KINDS.items():
+        plain = preset(f"{name}/{cls.default_preset({})}").to_dict()
+        for f in cls.all_flags():
+            for key in f.keys:
+                set_dotted(plain, key, None, cls.config_class)  # raises for a key the config lacks
+        for p in preset_names(name):
+            assert resolve(name, preset=p).config.preset == p, (name, p)
