@@ -26,7 +26,7 @@ def _outcome(run) -> dict:
             "winner": result["winner"], "test_acc": result["final"]["test_acc"]}
 
 
-def test_trained_cnn_smoke_writes_a_full_run(tmp_path):
+def test_trained_cnn_smoke_writes_a_full_run(tmp_path, capsys):
     run = tmp_path / "run"
     assert main([*_CNN, "--out", str(run)]) == 0
     names = {p.name for p in run.iterdir()}
@@ -43,6 +43,14 @@ def test_trained_cnn_smoke_writes_a_full_run(tmp_path):
     assert 0.0 < result["final"]["test_acc"] <= 1.0 and len(result["rerank"]) == 2
     # Search never saw test metrics: the journal holds validation metrics only.
     assert not any(k.startswith("test") for r in journal for k in r["metrics"])
+    # A finished run resumes to itself; a larger budget is refused, not silently ignored.
+    before = (run / "journal.jsonl").read_text()
+    assert main(["search", "--resume", str(run), "-q"]) == 0
+    capsys.readouterr()
+    assert main(["search", "--resume", str(run), "--budget", "9", "-q"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "finished" in err and "budget 9" in err
+    assert (run / "journal.jsonl").read_text() == before
 
 
 def test_trained_cnn_killed_mid_candidate_resumes_each_candidate_from_its_last_epoch(tmp_path, monkeypatch):

@@ -69,5 +69,15 @@ def refuse_changes(where: str | Path, saved: Mapping[str, Any], resolved: Mappin
                               f"{_shown(old.get(key))} (a resumed run keeps its settings)")
 
 
+def refuse_extending_finished(where: str | Path, saved: Mapping[str, Any], resolved: Mapping[str, Any]) -> None:
+    """A finished run (its final training done) cannot go further: a resume that raises ``budget`` or
+    ``max_cost`` would need a new search and a new final training, so it is refused instead of ignored."""
+    for key in ("budget", "max_cost"):
+        old, new = saved.get(key), resolved.get(key)
+        if old is not None and new is not None and new > old:
+            raise ConfigError(f"--resume {where}: the run is finished (final training done); {key} {new} would need "
+                              f"a new search and final training: start a new run with --out")
+
+
 def _shown(v: Any) -> str:
     return repr(v) if isinstance(v, str) else str(v)

@@ -43,6 +43,7 @@ from nao.fidelity.runs import make_study
 from nao.journal import Journal, read_journal_for_resume
 from nao.results import Objective, Result
 from nao.rundir import RunDir, RunLog
+from nao.runs.resume_policy import refuse_extending_finished
 from nao.spaces.base import SearchSpace
 from nao.strategies.base import Strategy
 from nao.study import Study, check_budget, check_max_cost
@@ -293,8 +294,10 @@ def execute(kind: RunKind, out: str | Path, resume: bool = False, say: Say | Non
     """
     say = say or (lambda line: log.info("%s", line))
     if resume:
-        done = RunDir.open(out).read_json("result.json")
+        opened = RunDir.open(out)
+        done = opened.read_json("result.json")
         if isinstance(done, dict) and kind.is_finished(done):
+            refuse_extending_finished(out, opened.read_json("config.json") or {}, kind.config.to_dict())
             say(f"{out} is a finished run: winner {done.get('winner')}")
             return done
     rundir: RunDir | None = None
