@@ -44,9 +44,10 @@ def main() -> None:
         rows = []
         for seed in range(args.seeds):
             t0 = time.perf_counter()
-            strategy = make_strategy(name, space, seed=seed)
-            outer = constrain(strategy, args.constraint, evaluator.table) if args.constraint else strategy
+            outer = (constrain(name, space, args.constraint, evaluator.table, seed=seed) if args.constraint
+                     else make_strategy(name, space, seed=seed))
             Study(space, outer, evaluator).run(args.budget)
+            strategy = outer.inner if isinstance(outer, ConstrainedStrategy) else outer
             refused = outer.n_infeasible if isinstance(outer, ConstrainedStrategy) else 0
             rows.append((strategy.n_repeats, strategy.n_fallbacks, len(strategy.study.trials), refused,
                          time.perf_counter() - t0))

@@ -79,11 +79,10 @@ def main() -> None:
     archs = space.sample_distinct(np.random.default_rng(args.seed), args.archs)
     sn_cfg = SupernetTrainConfig(
         **{**preset.supernet_train.to_dict(), "seed_pool": args.archs, "pool_size": args.archs, "new_per_round": 1,
-           "epochs_per_round": args.supernet_epochs,
+           "epochs_per_round": args.supernet_epochs, "total_epochs": args.supernet_epochs,
            "augment": preset.supernet_train.augment if data.augment is not None else None, **({"lr": args.lr} if args.lr else {})}
     )
     ev = SupernetEvaluator(space, data, SupernetConfig(channels=args.channels or preset.supernet.channels, layers=preset.supernet.layers, affine=bool(args.affine)), sn_cfg, make_runtime("cpu"), seed=args.seed)
-    ev.schedule_epochs = args.supernet_epochs
     t0 = time.perf_counter()
     ev.train_on(archs, args.supernet_epochs)
     train_s = time.perf_counter() - t0

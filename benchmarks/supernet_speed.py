@@ -50,8 +50,8 @@ def measure(name: str, data: ImageSplits, channels: int, layers: int, batch: int
     pool = [space.sample(rng) for _ in range(50)]
     cfg = SupernetTrainConfig(seed_pool=50, new_per_round=1, pool_size=50, epochs_per_round=1, batch_size=batch,
                               eval_batch_size=500, score_images=500, lr=0.025, augment=None)
-    ev = SupernetEvaluator(space, data, SupernetConfig(channels=channels, layers=layers), cfg, make_runtime("cpu"))
-    ev.schedule_epochs = 1
+    ev = SupernetEvaluator(space, data, SupernetConfig(channels=channels, layers=layers), cfg, make_runtime("cpu"),
+                           schedule_epochs=1)
     loader_x = normalize(data.train.images[:batch])
     y = data.train.labels[:batch]
     plans = [ev.model.plan(a) for a in pool]

@@ -70,7 +70,7 @@ class Recording(TabularEvaluator):
 @pytest.mark.parametrize("name", strategy_names())
 def test_no_infeasible_architecture_is_evaluated_nor_counted(nb201_table, name):
     ev = Recording(NB201, nb201_table)
-    strategy = constrain(make_strategy(name, NB201, seed=0), BOUND, nb201_table)
+    strategy = constrain(name, NB201, BOUND, nb201_table, seed=0)
     study = Study(NB201, strategy, ev)
     study.run(30)
     params = nb201_table.metrics["params_m"]
@@ -81,7 +81,7 @@ def test_no_infeasible_architecture_is_evaluated_nor_counted(nb201_table, name):
 
 def test_random_rejections_are_counted_and_cost_nothing(nb201_table):
     ev = Recording(NB201, nb201_table)
-    strategy = constrain(make_strategy("random", NB201, seed=1), BOUND, nb201_table)
+    strategy = constrain("random", NB201, BOUND, nb201_table, seed=1)
     Study(NB201, strategy, ev).run(60)
     # Random never repeats a network, so every proposal is either evaluated or rejected.
     assert strategy.n_proposed == 60 + strategy.n_infeasible
@@ -93,19 +93,25 @@ def test_random_rejections_are_counted_and_cost_nothing(nb201_table):
 def test_nao_generates_only_feasible_candidates(nb201_table, name):
     # The controller's decoded candidates and its random seed pool are filtered as they are made, so
     # nothing is refused afterwards (a refusal would make NAO refit and redo a round).
-    strategy = constrain(make_strategy(name, NB201, seed=0), BOUND, nb201_table)
+    strategy = constrain(name, NB201, BOUND, nb201_table, seed=0)
     study = Study(NB201, strategy, TabularEvaluator(NB201, nb201_table))
     study.run(40)
     assert strategy.inner.feasible is not None and strategy.inner.rounds >= 2
     assert strategy.n_infeasible == 0 and strategy.n_proposed == 40
 
 
-def test_wrapper_passes_the_study_objective_and_attributes_on(nb201_table):
-    inner = make_strategy("bananas", NB201, seed=0)
-    wrapped = constrain(inner, BOUND, nb201_table)
-    Study(NB201, wrapped, TabularEvaluator(NB201, nb201_table), objective="val_acc")
-    assert inner.objective == Objective("val_acc", "max")
+def test_wrapper_ranks_by_the_inner_objective_and_passes_attributes_on(nb201_table):
+    wrapped = constrain("bananas", NB201, BOUND, nb201_table, seed=0, objective="val_acc_12ep:max")
+    assert wrapped.objective == wrapped.inner.objective == Objective("val_acc_12ep", "max")
+    assert wrapped.inner.feasible == wrapped.feasibility.accepts  # given when built, not set afterwards
+    Study(NB201, wrapped, TabularEvaluator(NB201, nb201_table), objective="val_acc_12ep:max")
     assert wrapped.rounds == 0 and isinstance(wrapped, ConstrainedStrategy)
+
+
+def test_wrapper_refuses_an_inner_strategy_built_without_the_filter(nb201_table):
+    feasibility = table_feasibility(BOUND, nb201_table)
+    with pytest.raises(ValueError, match="feasible=feasibility.accepts"):
+        ConstrainedStrategy(make_strategy("nao", NB201, seed=0), feasibility)
 
 
 def test_feasible_optimum(nb201_table):

@@ -8,6 +8,7 @@ import pytest
 from fakes import FailsDegenerate
 from nao.executors import ProcessExecutor
 from nao.journal import Journal, read_journal
+from nao.results import Objective
 from nao.spaces import get_space
 from nao.strategies import make_strategy
 from nao.study import Study
@@ -20,6 +21,7 @@ class Spy:
 
     def __init__(self, inner):
         self.inner, self.told = inner, []
+        self.objective = inner.objective
 
     def ask(self, n):
         return self.inner.ask(n)
@@ -85,6 +87,8 @@ def test_failed_results_count_toward_the_budget():
     space_archs = [SPACE.make([k] * 6) for k in range(5)]  # all degenerate: every one fails
 
     class Fixed:
+        objective = Objective()
+
         def __init__(self):
             self.queue = list(space_archs)
 
@@ -110,7 +114,7 @@ def test_parallel_study_evaluates_each_architecture_once():
     assert len(keys) == 30 == len(set(keys))
 
 
-def test_the_study_owns_the_objective_and_tells_the_strategy():
+def test_the_strategy_is_built_with_the_objective_and_the_study_checks_it():
     # Bug 5 of issue 14: the objective was set in three places. A minimised metric ranks lowest first everywhere.
     from nao.evaluators.base import Evaluator
     from nao.results import Objective, Result
@@ -126,9 +130,11 @@ def test_the_study_owns_the_objective_and_tells_the_strategy():
             return [Result(a, "ok", {"val_ppl": 100.0 + sum(a.tokens)}) for a in archs]
 
     space = get_space("nb201")
-    strategy = make_strategy("local", space, seed=0)
-    study = Study(space, strategy, Ppl(space), objective="val_ppl")
+    strategy = make_strategy("local", space, seed=0, objective="val_ppl")
     assert strategy.objective == Objective("val_ppl", "min")
+    with pytest.raises(ValueError, match="study optimises val_acc:max but the strategy ranks by val_ppl:min"):
+        Study(space, strategy, Ppl(space), objective="val_acc")
+    study = Study(space, strategy, Ppl(space), objective="val_ppl")
     best = study.run(budget=30)
     assert best.metrics["val_ppl"] == min(r.metrics["val_ppl"] for r in study.history)
     assert strategy.score(best) == -best.metrics["val_ppl"]

@@ -143,9 +143,10 @@ def _run_job(job: _Job) -> tuple[_Job, list[float], list[float], float, float, d
     ``{"cost": spent after each checkpoint, "test"/"val": scores within each cost level}``, per-query curves)."""
     space, evaluator = _WORKER["space"], _WORKER["evaluator"]
     start = time.perf_counter()
-    strategy = make_strategy(job.strategy, space, seed=job.seed)
-    if _WORKER["constraint"] is not None:
-        strategy = constrain(strategy, _WORKER["constraint"], evaluator.table)
+    if _WORKER["constraint"] is None:
+        strategy = make_strategy(job.strategy, space, seed=job.seed)
+    else:
+        strategy = constrain(job.strategy, space, _WORKER["constraint"], evaluator.table, seed=job.seed)
     study = Study(space, strategy, evaluator)
     study.run(_WORKER["budget"])
     report = "test_acc" if "test_acc" in evaluator.table.metrics else "val_acc"

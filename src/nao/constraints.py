@@ -25,12 +25,14 @@ import operator
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from nao.errors import ConfigError
-from nao.results import Objective, Result
-from nao.spaces.base import Architecture
+from nao.results import Result
+from nao.spaces.base import Architecture, SearchSpace
+from nao.strategies import make_strategy
 from nao.strategies.base import Strategy
 
 _OPS: dict[str, Callable[[float, float], bool]] = {
@@ -116,9 +118,13 @@ class Feasibility:
         value = self.cost(arch)
         return None if value is None else self.constraint.holds(value)
 
+    def accepts(self, arch: Architecture) -> bool:
+        """Feasible, or of unknown cost (the evaluation will tell): a strategy's ``feasible`` filter."""
+        return self.feasible(arch) is not False
+
     def mask(self, archs: Sequence[Architecture]) -> list[bool]:
         """Feasible (or unknown) for each of ``archs``."""
-        return [self.feasible(a) is not False for a in archs]
+        return [self.accepts(a) for a in archs]
 
 
 #: Quantities of a cell network computed exactly from the architecture, without training it:
@@ -208,27 +214,21 @@ class ConstrainedStrategy(Strategy):
     count the inner strategy's proposals.
 
     Args:
-        inner: the strategy to constrain.
+        inner: the strategy to constrain, built with ``feasible=feasibility.accepts``
+            (:func:`constrained_strategy` does both): strategies that generate in bulk filter while
+            generating (no refused proposals, no redone rounds); the refusal here stays as the
+            guarantee for every strategy.
         feasibility: the constraint and its cost model.
     """
 
     def __init__(self, inner: Strategy, feasibility: Feasibility) -> None:
-        super().__init__(inner.space, 0)
+        if inner.feasible != feasibility.accepts:
+            raise ValueError("build the constrained strategy with feasible=feasibility.accepts (constrained_strategy)")
+        super().__init__(inner.space, 0, objective=inner.objective, feasible=inner.feasible)
         self.inner = inner
         self.feasibility = feasibility
-        # Strategies that generate in bulk filter while generating (no refused proposals, no redone rounds);
-        # the refusal below stays as the guarantee for every strategy.
-        inner.feasible = self.accepts
         self.n_proposed = 0
         self.n_infeasible = 0
-
-    @property  # type: ignore[override]
-    def objective(self) -> Objective:
-        return self.inner.objective
-
-    @objective.setter
-    def objective(self, value: Objective) -> None:
-        self.inner.objective = value  # the Study sets it on the strategy it holds: pass it on
 
     @property
     def infeasible_fraction(self) -> float:
@@ -237,10 +237,6 @@ class ConstrainedStrategy(Strategy):
 
     def round_left(self) -> int | None:
         return self.inner.round_left()
-
-    def accepts(self, arch: Architecture) -> bool:
-        """Feasible, or of unknown cost (the evaluation will tell)."""
-        return self.feasibility.feasible(arch) is not False
 
     def ask(self, n: int) -> list[Architecture]:
         out: list[Architecture] = []
@@ -274,13 +270,23 @@ class ConstrainedStrategy(Strategy):
         return getattr(self.inner, name)
 
 
-def constrain(strategy: Strategy, constraint: str | Constraint, table) -> ConstrainedStrategy:
-    """``strategy`` restricted to the architectures of ``table`` that satisfy ``constraint``.
+def constrained_strategy(name: str, space: SearchSpace, feasibility: Feasibility | None, **kwargs: Any) -> Strategy:
+    """Strategy ``name`` (:func:`~nao.strategies.make_strategy` with ``kwargs``: seed, objective, options)
+    built to generate what ``feasibility`` accepts, wrapped so that it only ever proposes that;
+    the plain strategy when ``feasibility`` is None (no constraint)."""
+    if feasibility is None:
+        return make_strategy(name, space, **kwargs)
+    return ConstrainedStrategy(make_strategy(name, space, feasible=feasibility.accepts, **kwargs), feasibility)
 
-    The entry point for ``nao search --constraint`` / ``nao bench --constraint`` on a tabular
-    benchmark: ``Study(space, constrain(make_strategy(...), "params_m<=0.5", evaluator.table), evaluator)``.
+
+def constrain(name: str, space: SearchSpace, constraint: str | Constraint, table, **kwargs: Any) -> ConstrainedStrategy:
+    """Strategy ``name`` restricted to the architectures of ``table`` that satisfy ``constraint``.
+
+    The entry point for ``nao bench --constraint`` on a tabular benchmark:
+    ``Study(space, constrain("random", space, "params_m<=0.5", evaluator.table, seed=0), evaluator)``.
     """
-    return ConstrainedStrategy(strategy, table_feasibility(constraint, table))
+    feasibility = table_feasibility(constraint, table)
+    return ConstrainedStrategy(make_strategy(name, space, feasible=feasibility.accepts, **kwargs), feasibility)
 
 
 def constraint_summary(ctx, strategy: Strategy, text: str | None, fate: str) -> dict:

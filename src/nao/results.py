@@ -81,7 +81,7 @@ KNOWN_MODES: dict[str, str] = {
 class Objective:
     """The validation metric a search optimises, and in which direction.
 
-    The :class:`~nao.study.Study` owns it and hands it to its strategy; every ranking in the
+    A strategy is built with it and the :class:`~nao.study.Study` checks it optimises the same; every ranking in the
     library (best result, logs, reports) goes through :meth:`score`, so no other code flips signs.
 
     Attributes:

@@ -51,6 +51,20 @@ log = logging.getLogger(__name__)
 _MAX_IDLE_ASKS = 200
 
 
+def agreed_objective(strategy: Strategy, objective: Objective | str | None) -> Objective:
+    """``objective`` (default: the strategy's), checked to be what ``strategy`` ranks by.
+
+    ValueError when they differ: the Study would keep one best and the strategy chase another.
+    """
+    if objective is None:
+        return strategy.objective
+    wanted = Objective.of(objective)  # ConfigError for a test metric
+    if wanted != strategy.objective:
+        raise ValueError(f"the study optimises {wanted.metric}:{wanted.mode} but the strategy ranks by "
+                         f"{strategy.objective.metric}:{strategy.objective.mode}: build it with the same objective")
+    return wanted
+
+
 class Study:
     """Runs a strategy against an evaluator under a budget of unique evaluations.
 
@@ -61,7 +75,8 @@ class Study:
         executor: runs evaluations (default: sequential, in this process).
         journal: optional object with ``append(result)`` called once per new evaluation.
         objective: the validation metric optimised and its direction (``"val_acc"``, ``"val_ppl"``,
-            ``Objective("val_score", "max")``). The Study owns it and gives it to the strategy.
+            ``Objective("val_score", "max")``); default: the strategy's, which it must equal
+            (the strategy is built with it: ``make_strategy(..., objective=...)``).
         replay: results from a previous run's journal, answered without evaluating.
         callbacks: called with each new result after it is journaled (progress bars, logs).
     """
@@ -73,7 +88,7 @@ class Study:
         evaluator: Evaluator,
         executor: Executor | None = None,
         journal=None,
-        objective: Objective | str = "val_acc",
+        objective: Objective | str | None = None,
         replay: Sequence[Result] = (),
         callbacks: Sequence[Callable[[Result], None]] = (),
     ) -> None:
@@ -82,8 +97,7 @@ class Study:
         self.evaluator = evaluator
         self.executor = executor or SequentialExecutor()
         self.journal = journal
-        self.objective = Objective.of(objective)  # ConfigError for a test metric
-        strategy.objective = self.objective  # one owner: the strategy ranks by what the Study ranks by
+        self.objective = agreed_objective(strategy, objective)
         self.callbacks = list(callbacks)
         self.history: list[Result] = []  # unique evaluations, in completion order
         self._by_key: dict[Hashable, Result] = {}

@@ -65,7 +65,8 @@ def fidelity_strategy(strategy: Strategy, space: SearchSpace, seed: int, max_fid
                       options: dict[str, Any]) -> Strategy:
     """NAO under a scheduler learns from every rung (:class:`MultiFidelityNAO`); other strategies as they are."""
     if type(strategy) is NAOStrategy:
-        return MultiFidelityNAO(space, seed=seed, max_fidelity=max_fidelity, **options)
+        return MultiFidelityNAO(space, seed=seed, max_fidelity=max_fidelity, objective=strategy.objective,
+                                feasible=strategy.feasible, **options)
     return strategy
 
 

@@ -158,9 +158,11 @@ class StrategyArm(Arm):
     ignores them); the scheduler decides promotions.
     """
 
-    def __init__(self, strategy: Strategy, table: TwoFidelityTable, scheduler: Scheduler | None = None) -> None:
+    def __init__(self, strategy: Strategy, table: TwoFidelityTable, scheduler: Scheduler | None = None,
+                 arch_of: dict[Hashable, Architecture] | None = None) -> None:
         self.strategy, self.table, self.scheduler = strategy, table, scheduler
-        self._arch: dict[Hashable, Architecture] = {}
+        # Each candidate's architecture, filled as candidates are made; given when the scheduler's ranker reads it too.
+        self._arch: dict[Hashable, Architecture] = {} if arch_of is None else arch_of
 
     def _new(self) -> Architecture | None:
         for arch in self.strategy.ask(1):
@@ -384,10 +386,9 @@ def make_arm(name: str, table: TwoFidelityTable, seed: int, scheduler: str = "as
     space = table.table.space
     if name in ("nao-mf", "nao-mf-blend"):
         strategy = MultiFidelityNAO(space, seed=seed, max_fidelity=table.epochs[-1], **(nao_options or {}))
-        arm = StrategyArm(strategy, table)
-        ranker = predictor_ranker(strategy, table, arm._arch) if name == "nao-mf-blend" else None
-        arm.scheduler = make_scheduler(scheduler, table.epochs, eta, ranker)
-        return arm
+        arch_of: dict[Hashable, Architecture] = {}
+        ranker = predictor_ranker(strategy, table, arch_of) if name == "nao-mf-blend" else None
+        return StrategyArm(strategy, table, make_scheduler(scheduler, table.epochs, eta, ranker), arch_of)
     if name == "random-mf":
         return StrategyArm(make_strategy("random", space, seed=seed), table, make_scheduler(scheduler, table.epochs, eta))
     if name in ("nao", "random"):

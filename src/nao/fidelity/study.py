@@ -40,7 +40,7 @@ from nao.fidelity.strategy import fidelity_of
 from nao.results import Objective, Result, search_view
 from nao.spaces.base import Architecture, SearchSpace
 from nao.strategies.base import Strategy
-from nao.study import check_max_cost
+from nao.study import agreed_objective, check_max_cost
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +94,7 @@ class FidelityStudy:
     """
 
     def __init__(self, space: SearchSpace, strategy: Strategy, evaluator, scheduler: Scheduler,
-                 executor: Executor | None = None, journal=None, objective: Objective | str = "val_acc",
+                 executor: Executor | None = None, journal=None, objective: Objective | str | None = None,
                  replay: Sequence[Result] = (), callbacks: Sequence[Callable[[Result], None]] = ()) -> None:
         if not hasattr(evaluator, "evaluate_at"):
             raise ConfigError(f"--fidelity: the {type(evaluator).__name__} cannot train a candidate further "
@@ -102,8 +102,7 @@ class FidelityStudy:
         self.space, self.strategy, self.scheduler = space, strategy, scheduler
         self.executor = executor or SequentialExecutor()
         self.journal, self.callbacks = journal, list(callbacks)
-        self.objective = Objective.of(objective)
-        strategy.objective = self.objective
+        self.objective = agreed_objective(strategy, objective)
         self._at = [AtFidelity(evaluator, f) for f in scheduler.rungs]
         self.history: list[Result] = []  # every rung evaluation, in completion order
         self._arch: dict[Hashable, Architecture] = {}

@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from typing import Any
 
+from nao.constraints import ConstrainedStrategy, Feasibility
 from nao.fidelity.runs import fidelity_strategy
 from nao.fidelity.scheduler import make_scheduler
 from nao.results import Result
@@ -31,13 +32,15 @@ class TrainedKind(RunKind):
     def threads(self) -> AbstractContextManager:
         return torch_threads(self.config.threads)
 
-    def strategy(self, max_fidelity: float | None = None) -> Any:
-        """The configured strategy; under a fidelity scheduler (``max_fidelity`` given) NAO learns from every rung."""
+    def strategy(self, max_fidelity: float | None = None, feasibility: Feasibility | None = None) -> Any:
+        """The configured strategy, ranking by the kind's objective; under a fidelity scheduler (``max_fidelity``
+        given) NAO learns from every rung; with ``feasibility`` (a constraint) it proposes only what that accepts."""
         cfg = self.config
-        strategy = make_strategy(cfg.strategy, self.space, seed=cfg.seed, **cfg.strategy_options)
-        if max_fidelity is None:
-            return strategy
-        return fidelity_strategy(strategy, self.space, cfg.seed, max_fidelity, cfg.strategy_options)
+        strategy = make_strategy(cfg.strategy, self.space, seed=cfg.seed, objective=self.objective,
+                                 feasible=None if feasibility is None else feasibility.accepts, **cfg.strategy_options)
+        if max_fidelity is not None:
+            strategy = fidelity_strategy(strategy, self.space, cfg.seed, max_fidelity, cfg.strategy_options)
+        return strategy if feasibility is None else ConstrainedStrategy(strategy, feasibility)
 
     def scheduler(self) -> Any:
         """The fidelity scheduler of the run (None with ``--fidelity none``); rungs checked in prepare()."""

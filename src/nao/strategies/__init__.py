@@ -9,22 +9,29 @@ True
 from __future__ import annotations
 
 import inspect
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from nao.errors import ConfigError
 from nao.registry import STRATEGIES
-from nao.spaces.base import SearchSpace
+from nao.results import Objective
+from nao.spaces.base import Architecture, SearchSpace
 from nao.strategies.base import Strategy
 
 
-def make_strategy(name: str, space: SearchSpace, seed: int = 0, **kwargs: Any) -> Strategy:
-    """Build the registered strategy ``name`` for ``space``.
+def make_strategy(name: str, space: SearchSpace, seed: int = 0, *, objective: Objective | str = "val_acc",
+                  feasible: Callable[[Architecture], bool] | None = None, **kwargs: Any) -> Strategy:
+    """Build the registered strategy ``name`` for ``space``, ranking by ``objective`` and, in a
+    constrained search, generating only what ``feasible`` accepts (:class:`Strategy`).
 
     Raises :class:`~nao.errors.ConfigError` for an unknown name or option (:func:`check_strategy_options`).
     """
     check_strategy_options(name, kwargs)
-    return STRATEGIES.get(name)(space, seed=seed, **kwargs)
+    return STRATEGIES.get(name)(space, seed=seed, objective=objective, feasible=feasible, **kwargs)
+
+
+# Constructor arguments the run wires itself (every strategy takes them): not options a user sets.
+_WIRED = ("self", "space", "seed", "objective", "feasible")
 
 
 def check_strategy_options(name: str, options: Mapping[str, Any]) -> None:
@@ -41,7 +48,7 @@ def check_strategy_options(name: str, options: Mapping[str, Any]) -> None:
     known: list[str] = []
     for klass in STRATEGIES.get(name).__mro__:  # a constructor with **kwargs passes them on to its base's
         params = inspect.signature(klass.__init__).parameters
-        known += [k for k, p in params.items() if k not in ("self", "space", "seed") and k not in known
+        known += [k for k, p in params.items() if k not in _WIRED and k not in known
                   and p.kind in (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)]
         if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
             break

@@ -20,6 +20,7 @@ architectures, 10 proposals per round chosen by ITS.
 from __future__ import annotations
 
 from collections.abc import Hashable, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -113,8 +114,8 @@ class Bananas(Strategy):
 
     def __init__(self, space: SearchSpace, seed: int = 0, initial: int = 10, per_round: int = 10,
                  ensemble: int = 5, candidates: int = 100, parents: int = 10, layers: int = 10, width: int = 20,
-                 epochs: int = 200, batch_size: int = 32, lr: float = 0.01) -> None:
-        super().__init__(space, seed)
+                 epochs: int = 200, batch_size: int = 32, lr: float = 0.01, **base: Any) -> None:
+        super().__init__(space, seed, **base)
         for name, value in dict(initial=initial, per_round=per_round, ensemble=ensemble, candidates=candidates,
                                 parents=parents, layers=layers, width=width, epochs=epochs,
                                 batch_size=batch_size).items():

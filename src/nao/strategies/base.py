@@ -25,19 +25,26 @@ class Strategy(ABC):
     Strategies own their RNG (seeded in the constructor) and hold no global state, so a
     run is a pure function of the seed and the sequence of results told. ``tell`` must not
     depend on how results are chunked into calls (a resumed run replays them in batches).
+
+    Every strategy's constructor takes, besides its own options, the keywords ``objective``
+    (:attr:`objective`; default ``"val_acc"``) and ``feasible`` (:attr:`feasible`), and passes
+    them on to this one.
     """
 
-    #: The validation metric optimised and its direction. The :class:`~nao.study.Study` sets it
-    #: (it owns the objective); strategies rank only through :meth:`score`.
-    objective: Objective = Objective()
-    #: Set by a constrained search (:class:`~nao.constraints.ConstrainedStrategy`) on strategies
+    #: The validation metric optimised and its direction (the :class:`~nao.study.Study` checks it is
+    #: its own); strategies rank only through :meth:`score`.
+    objective: Objective
+    #: Given by a constrained search (:meth:`~nao.constraints.Feasibility.accepts`) to strategies
     #: that generate candidates in bulk (NAO): only architectures it accepts are generated, so
     #: no proposal has to be refused (and a round redone) afterwards. None: no filter.
-    feasible: Callable[[Architecture], bool] | None = None
+    feasible: Callable[[Architecture], bool] | None
 
-    def __init__(self, space: SearchSpace, seed: int = 0) -> None:
+    def __init__(self, space: SearchSpace, seed: int = 0, *, objective: Objective | str = "val_acc",
+                 feasible: Callable[[Architecture], bool] | None = None) -> None:
         self.space = space
         self.rng = np.random.default_rng(seed)
+        self.objective = Objective.of(objective)  # ConfigError for a test metric
+        self.feasible = feasible
 
     @abstractmethod
     def ask(self, n: int) -> list[Architecture]:

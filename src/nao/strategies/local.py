@@ -16,6 +16,7 @@ goes to new networks as it does for the other strategies.
 from __future__ import annotations
 
 from collections.abc import Hashable, Sequence
+from typing import Any
 
 from nao.registry import STRATEGIES
 from nao.results import Result
@@ -34,8 +35,8 @@ class LocalSearch(Strategy):
             neighbours and move to the best).
     """
 
-    def __init__(self, space: SearchSpace, seed: int = 0, first_improvement: bool = True) -> None:
-        super().__init__(space, seed)
+    def __init__(self, space: SearchSpace, seed: int = 0, first_improvement: bool = True, **base: Any) -> None:
+        super().__init__(space, seed, **base)
         self.first_improvement = first_improvement
         self.current: Result | None = None
         self._queue: list[Architecture] = []  # neighbours of current not yet asked

@@ -116,8 +116,9 @@ class NAOStrategy(Strategy):
         warm_start: bool = True,
         device: str = "cpu",
         threads: int | None = 1,
+        **base: Any,
     ) -> None:
-        super().__init__(space, seed)
+        super().__init__(space, seed, **base)
         for name, value in (("seed_archs", seed_archs), ("per_round", 1 if per_round is None else per_round), ("top_k", top_k),
                             ("candidates", candidates), ("ensemble", ensemble),
                             ("fit_steps", fit_steps), ("refit_steps", refit_steps)):

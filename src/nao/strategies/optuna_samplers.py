@@ -89,8 +89,8 @@ class OptunaStrategy(Strategy):
 
     sampler_name: ClassVar[str] = "tpe"
 
-    def __init__(self, space: SearchSpace, seed: int = 0, n_startup_trials: int = 10, max_repeats: int = 20) -> None:
-        super().__init__(space, seed)
+    def __init__(self, space: SearchSpace, seed: int = 0, n_startup_trials: int = 10, max_repeats: int = 20, **base: Any) -> None:
+        super().__init__(space, seed, **base)
         optuna = _optuna()
         if n_startup_trials < 0 or max_repeats < 0:
             raise ConfigError(f"optuna-{self.sampler_name}: n_startup_trials and max_repeats must be >= 0")
@@ -198,8 +198,8 @@ class OptunaTPE(OptunaStrategy):
 
     sampler_name = "tpe"
 
-    def __init__(self, space: SearchSpace, seed: int = 0, n_startup_trials: int = 10, max_repeats: int = 20) -> None:
-        super().__init__(space, seed, n_startup_trials, max_repeats)
+    def __init__(self, space: SearchSpace, seed: int = 0, n_startup_trials: int = 10, max_repeats: int = 20, **base: Any) -> None:
+        super().__init__(space, seed, n_startup_trials, max_repeats, **base)
 
 
 @STRATEGIES.register("optuna-gp")
@@ -215,8 +215,8 @@ class OptunaGP(OptunaStrategy):
 
     sampler_name = "gp"
 
-    def __init__(self, space: SearchSpace, seed: int = 0, n_startup_trials: int = 10, max_repeats: int = 20) -> None:
-        super().__init__(space, seed, n_startup_trials, max_repeats)
+    def __init__(self, space: SearchSpace, seed: int = 0, n_startup_trials: int = 10, max_repeats: int = 20, **base: Any) -> None:
+        super().__init__(space, seed, n_startup_trials, max_repeats, **base)
 
     def _sampler(self, optuna: Any, seed: int, n_startup_trials: int) -> Any:
         return optuna.samplers.GPSampler(seed=seed, n_startup_trials=n_startup_trials)

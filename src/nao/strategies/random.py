@@ -12,6 +12,7 @@ A sample equal after pruning to one already proposed (another table row of the s
 from __future__ import annotations
 
 from collections.abc import Hashable, Sequence
+from typing import Any
 
 from nao.registry import STRATEGIES
 from nao.results import Result
@@ -26,8 +27,8 @@ _MAX_REJECTS = 10_000
 class RandomSearch(Strategy):
     """Uniform random sampling without replacement (by the pruned network's key)."""
 
-    def __init__(self, space: SearchSpace, seed: int = 0) -> None:
-        super().__init__(space, seed)
+    def __init__(self, space: SearchSpace, seed: int = 0, **base: Any) -> None:
+        super().__init__(space, seed, **base)
         self._proposed: set[Hashable] = set()  # network keys
 
     def ask(self, n: int) -> list[Architecture]:

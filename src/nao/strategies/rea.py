@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Hashable, Sequence
+from typing import Any
 
 from nao.registry import STRATEGIES
 from nao.results import Result
@@ -33,8 +34,8 @@ class RegularizedEvolution(Strategy):
         sample: tournament size.
     """
 
-    def __init__(self, space: SearchSpace, seed: int = 0, population: int = 10, sample: int = 3) -> None:
-        super().__init__(space, seed)
+    def __init__(self, space: SearchSpace, seed: int = 0, population: int = 10, sample: int = 3, **base: Any) -> None:
+        super().__init__(space, seed, **base)
         if not (1 <= sample <= population):
             raise ValueError(f"need 1 <= sample ({sample}) <= population ({population})")
         self.population_size = population

@@ -34,7 +34,7 @@ from typing import Any
 
 import torch
 
-from nao.constraints import ConstrainedStrategy, constraint_summary, network_feasibility
+from nao.constraints import constrained_strategy, constraint_summary, network_feasibility
 from nao.data.augment import NO_AUGMENT, AugmentConfig
 from nao.errors import ConfigError, DataError
 from nao.evaluators.rounds import SUPERNET_CHECKPOINT, resume_point, rounds_for_budget
@@ -48,7 +48,7 @@ from nao.runs.images import CIFAR_AUGMENT, IMAGE_FLAGS, ImageSearchFields, finis
 from nao.runs.skeleton import DEVICE_FLAGS, RunContext, RunKind, Search, flag, register_kind
 from nao.spaces import get_space
 from nao.spaces.cells import ConvCellSpace
-from nao.strategies import check_strategy_options, make_strategy
+from nao.strategies import check_strategy_options
 from nao.study import Study
 from nao.threads import torch_threads
 from nao.train.classifier import TrainConfig, make_runtime
@@ -355,9 +355,8 @@ class SupernetCnnKind(RunKind):
         options = dict(cfg.strategy_options)
         if cfg.strategy == "nao":
             options = {"seed_archs": sn_train.seed_pool, "per_round": sn_train.new_per_round, **options}
-        strategy = make_strategy(cfg.strategy, self.space, seed=cfg.seed, **options)
-        if self.feasibility is not None:
-            strategy = ConstrainedStrategy(strategy, self.feasibility)
+        strategy = constrained_strategy(cfg.strategy, self.space, self.feasibility, seed=cfg.seed,
+                                        objective=self.objective(), **options)
         n_tr, n_va, n_te = data.sizes()
         ctx.say(f"NAO-WS on {data.name}: {n_tr} train / {n_va} val / {n_te} test images, space {self.space.name}, "
                 f"strategy {cfg.strategy}, budget {cfg.budget} ({rounds} rounds x {sn_train.epochs_per_round} "

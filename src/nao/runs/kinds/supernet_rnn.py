@@ -139,7 +139,7 @@ class SupernetRnnKind(RunKind):
         if cfg.strategy == "nao":
             options.setdefault("seed_archs", cfg.supernet.seed_pool)
             options.setdefault("per_round", cfg.supernet.new_per_round)
-        strategy = make_strategy(cfg.strategy, self.space, seed=cfg.seed, **options)
+        strategy = make_strategy(cfg.strategy, self.space, seed=cfg.seed, objective=self.objective, **options)
         self.evaluator = RNNSupernetEvaluator(self.space, self.corpus, cfg.supernet, device=self.device, seed=cfg.seed,
                                               on_round=_round_line(ctx),
                                               checkpoint_path=ctx.rundir.path / SUPERNET_CHECKPOINT)

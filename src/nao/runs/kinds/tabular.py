@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from nao.config import Config
-from nao.constraints import ConstrainedStrategy, constraint_summary, table_feasibility
+from nao.constraints import constrained_strategy, constraint_summary, table_feasibility
 from nao.errors import ConfigError
 from nao.evaluators.base import Evaluator
 from nao.evaluators.tabular import TabularEvaluator, column_epochs
@@ -33,7 +33,7 @@ from nao.results import Objective
 from nao.runs.executor import ExecutorConfig
 from nao.runs.skeleton import EXECUTOR_FLAGS, FIDELITY_FLAGS, RunContext, RunKind, Search, flag, register_kind
 from nao.spaces import get_space
-from nao.strategies import check_strategy_options, make_strategy
+from nao.strategies import check_strategy_options
 
 
 @dataclass
@@ -121,9 +121,8 @@ class TabularKind(RunKind):
 
     def build(self, ctx: RunContext) -> Search:
         cfg = self.config
-        strategy = make_strategy(cfg.strategy, self.space, seed=cfg.seed, **cfg.strategy_options)
-        if self.feasibility is not None:
-            strategy = ConstrainedStrategy(strategy, self.feasibility)
+        strategy = constrained_strategy(cfg.strategy, self.space, self.feasibility, seed=cfg.seed,
+                                        objective=self.objective, **cfg.strategy_options)
         if self.two is not None:  # candidates at 12 epochs, the top 1/eta promoted to 200 (nao.fidelity)
             strategy = fidelity_strategy(strategy, self.space, cfg.seed, self.two.epochs[-1], cfg.strategy_options)
             return Search(self.space, TableAtFidelity(self.two), strategy, self.objective, cfg.budget, self.executor,

@@ -24,7 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from nao.constraints import ConstrainedStrategy, constraint_summary, network_feasibility
+from nao.constraints import constraint_summary, network_feasibility
 from nao.data.augment import NO_AUGMENT, AugmentConfig
 from nao.device import resolve_device
 from nao.errors import ConfigError
@@ -160,9 +160,7 @@ class TrainedCnnKind(TrainedKind):
         evaluator = TrainingEvaluator.from_splits(self.space, self.data, network=cfg.network, train_config=cfg.train,
                                                   device=str(self.runtime.device), seed=cfg.seed,
                                                   checkpoint_root=ctx.rundir.path / CANDIDATES_DIR)
-        strategy = self.strategy(None if self.rungs is None else float(cfg.train.epochs))
-        if self.feasibility is not None:
-            strategy = ConstrainedStrategy(strategy, self.feasibility)
+        strategy = self.strategy(None if self.rungs is None else float(cfg.train.epochs), self.feasibility)
         n_tr, n_va, n_te = self.data.sizes()
         ctx.say(f"NAO training every candidate on {self.data.name}: {n_tr} train / {n_va} val images, child "
                 f"F={cfg.network.channels} N={cfg.network.layers} x {cfg.train.epochs} epochs, budget {cfg.budget}, "
