@@ -25,7 +25,7 @@ from __future__ import annotations
 import math
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
@@ -189,6 +189,20 @@ def feasible_optimum(table: TabularBenchmark, constraint: Constraint | None = No
     return out
 
 
+
+def map_jobs(fn: Callable, jobs: Iterable, workers: int, init: Callable, initargs: tuple) -> Iterator:
+    """``fn`` over ``jobs`` in order: in this process (``workers <= 1``, after ``init(*initargs)``) or in a
+    process pool whose workers each run ``init`` once; the pool is shut down however the caller stops."""
+    if workers <= 1:
+        init(*initargs)
+        yield from map(fn, jobs)
+        return
+    pool = ProcessPoolExecutor(workers, initializer=init, initargs=initargs)
+    try:
+        yield from pool.map(fn, jobs)
+    finally:
+        pool.shutdown(cancel_futures=True)
+
 def run_bench(
     space: str,
     benchmark: str | os.PathLike,
@@ -245,13 +259,8 @@ def run_bench(
     mean_cost = float(np.mean(table.metrics["train_time_s"])) if "train_time_s" in table.metrics else 0.0
     levels = [c * mean_cost for c in checkpoints] if mean_cost > 0 else []
     init = (space, str(benchmark), budget, checkpoints, 1, constraint, levels)
-    if workers <= 1:
-        _init_worker(*init)
-        results = map(_run_job, jobs)
-    else:
-        pool = ProcessPoolExecutor(workers, initializer=_init_worker, initargs=init)
-        results = pool.map(_run_job, jobs)
-    for job, job_tests, job_vals, job_infeasible, elapsed, compute, (test_curve, val_curve) in results:
+    for job, job_tests, job_vals, job_infeasible, elapsed, compute, (test_curve, val_curve) in map_jobs(
+            _run_job, jobs, workers, _init_worker, init):
         curves[job.strategy]["test"][job.seed], curves[job.strategy]["val"][job.seed] = test_curve, val_curve
         for c, t, v in zip(checkpoints, job_tests, job_vals):
             scores[job.strategy][c][job.seed] = t
@@ -265,8 +274,6 @@ def run_bench(
         times[job.strategy] += elapsed
         if progress:
             progress(job.strategy, job.seed, elapsed)
-    if workers > 1:
-        pool.shutdown()
     out: dict[str, dict] = {
         s: {str(c): {**summarize(per[c]), **summarize(vals[s][c], "val_"), **summarize(costs[s][c], "cost_")}
             for c in checkpoints}

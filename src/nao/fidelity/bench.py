@@ -16,11 +16,10 @@ import math
 import os
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 
-from nao.bench import summarize
+from nao.bench import map_jobs, summarize
 from nao.errors import ConfigError
 from nao.evaluators.tabular import TabularBenchmark
 from nao.fidelity.scheduler import DEFAULT_ETA, SCHEDULERS
@@ -86,19 +85,11 @@ def run_fidelity_bench(
     init = (str(benchmark), promotion)
     traces: dict[str, list] = {a: [None] * seeds for a in arms}
     times = dict.fromkeys(arms, 0.0)
-    if workers <= 1:
-        _init(*init)
-        results = map(_job, jobs)
-    else:
-        pool = ProcessPoolExecutor(workers, initializer=_init, initargs=init)
-        results = pool.map(_job, jobs)
-    for arm, seed, trace, elapsed in results:
+    for arm, seed, trace, elapsed in map_jobs(_job, jobs, workers, _init, init):
         traces[arm][seed] = trace
         times[arm] += elapsed
         if progress:
             progress(arm, seed, elapsed)
-    if workers > 1:
-        pool.shutdown()
     return _summary(traces, times, max_gpu_hours, targets, dict(
         scheduler=scheduler, eta=eta, sim_workers=sim_workers, max_gpu_hours=max_gpu_hours,
         promotion_cost=promotion, seeds=seeds, benchmark=os.path.basename(str(benchmark))))
