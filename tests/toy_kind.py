@@ -13,7 +13,8 @@ from fakes import TokenSum
 from nao.config import Config, setting
 from nao.presets import register_preset
 from nao.results import Objective
-from nao.runs.skeleton import RunContext, RunKind, Search, flag, register_kind
+from nao.runs.flags import flag
+from nao.runs.skeleton import RunContext, RunKind, Search, register_kind
 from nao.spaces import get_space
 
 

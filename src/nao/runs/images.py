@@ -30,7 +30,7 @@ from nao.errors import ConfigError, DataError
 from nao.nn.network import CellNetwork, CellSpec, NetworkConfig
 from nao.nn.supernet import check_image_size
 from nao.rundir import RunDir
-from nao.runs.skeleton import flag
+from nao.runs.flags import flag
 from nao.spaces.base import Architecture
 from nao.spaces.cells import ConvCellSpace
 from nao.train.checkpoint import CHECKPOINT_NAME, load_checkpoint

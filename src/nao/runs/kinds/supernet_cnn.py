@@ -44,8 +44,9 @@ from nao.nn.supernet import SupernetConfig, check_image_size
 from nao.presets import register_preset
 from nao.results import Objective, Result
 from nao.rundir import RunDir
+from nao.runs.flags import DEVICE_FLAGS, flag
 from nao.runs.images import CIFAR_AUGMENT, IMAGE_FLAGS, ImageSearchFields, finish_images, load_splits
-from nao.runs.skeleton import DEVICE_FLAGS, RunContext, RunKind, Search, flag, register_kind
+from nao.runs.skeleton import RunContext, RunKind, Search, register_kind
 from nao.spaces import get_space
 from nao.spaces.cells import ConvCellSpace
 from nao.strategies import check_strategy_options

@@ -32,7 +32,8 @@ from nao.evaluators.rounds import SUPERNET_CHECKPOINT, resume_point
 from nao.presets import register_preset
 from nao.results import Objective, Result
 from nao.rundir import RunDir
-from nao.runs.skeleton import DEVICE_FLAGS, RunContext, RunKind, Search, flag, register_kind
+from nao.runs.flags import DEVICE_FLAGS, flag
+from nao.runs.skeleton import RunContext, RunKind, Search, register_kind
 from nao.spaces import get_space
 from nao.spaces.resolve import RNN_SPACES
 from nao.strategies import check_strategy_options, make_strategy

@@ -31,7 +31,8 @@ from nao.fidelity.study import check_ladder
 from nao.presets import register_preset
 from nao.results import Objective
 from nao.runs.executor import ExecutorConfig
-from nao.runs.skeleton import EXECUTOR_FLAGS, FIDELITY_FLAGS, RunContext, RunKind, Search, flag, register_kind
+from nao.runs.flags import EXECUTOR_FLAGS, FIDELITY_FLAGS, flag
+from nao.runs.skeleton import RunContext, RunKind, Search, register_kind
 from nao.spaces import get_space
 from nao.strategies import check_strategy_options
 

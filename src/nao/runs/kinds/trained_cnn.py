@@ -35,8 +35,9 @@ from nao.nn.supernet import check_image_size
 from nao.presets import register_preset
 from nao.results import Objective
 from nao.runs.executor import ExecutorConfig
+from nao.runs.flags import DEVICE_FLAGS, EXECUTOR_FLAGS, FIDELITY_FLAGS
 from nao.runs.images import IMAGE_FLAGS, ImageSearchFields, finish_images, load_splits
-from nao.runs.skeleton import DEVICE_FLAGS, EXECUTOR_FLAGS, FIDELITY_FLAGS, RunContext, Search, register_kind
+from nao.runs.skeleton import RunContext, Search, register_kind
 from nao.runs.trained import CANDIDATES_DIR, TrainedKind
 from nao.spaces import get_space
 from nao.spaces.cells import ConvCellSpace

@@ -22,8 +22,9 @@ from nao.fidelity.runs import check_fidelity
 from nao.presets import register_preset
 from nao.results import Objective
 from nao.runs.executor import ExecutorConfig
+from nao.runs.flags import DEVICE_FLAGS, EXECUTOR_FLAGS, FIDELITY_FLAGS
 from nao.runs.kinds.supernet_rnn import ptb_dir
-from nao.runs.skeleton import DEVICE_FLAGS, EXECUTOR_FLAGS, FIDELITY_FLAGS, RunContext, Search, register_kind
+from nao.runs.skeleton import RunContext, Search, register_kind
 from nao.runs.trained import CANDIDATES_DIR, TrainedKind
 from nao.spaces import get_space
 from nao.spaces.resolve import RNN_SPACES
