@@ -107,6 +107,16 @@ def test_every_arm_runs_under_every_scheduler(small_table, arm):
         assert trace.test and trace.compute_s[-1] >= 8000
 
 
+@pytest.mark.parametrize("arm", ["nao-mf", "random-mf", "optuna-tpe-hyperband"])
+def test_an_arm_is_reproducible_from_its_seed(small_table, arm):
+    # Optuna's HyperbandPruner hashes the study name into brackets: the arm must name its study by seed.
+    table, _ = small_table
+    fast = {"fit_steps": 5, "refit_steps": 2}
+    a, b = (simulate(make_arm(arm, table, 3, "hyperband", nao_options=fast), table, workers=2, max_cost_s=20000)
+            for _ in range(2))
+    assert a.test == b.test and a.compute_s == b.compute_s
+
+
 def test_table_without_a_second_fidelity_is_refused(tmp_path, capsys):
     path = tmp_path / "one.csv.gz"
     with gzip.open(path, "wt") as fh:
