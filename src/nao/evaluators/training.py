@@ -14,6 +14,10 @@ when it is evaluated again, and a finished one is answered from its ``result.jso
 The evaluator is shipped to process-pool and Ray workers by pickling: it holds only CPU
 tensors and a device *name*; the data moves to the device lazily, once per worker.
 
+One module of about 400 lines: evaluation, per-candidate checkpoints and continuation at a
+fidelity (:meth:`TrainingEvaluator.evaluate_at`) share the same candidate directory and result
+cache, which splitting would have to expose as an interface of their own.
+
 >>> import numpy as np, torch
 >>> from nao.data.cifar import ImageSet
 >>> from nao.spaces import get_space

@@ -18,6 +18,9 @@ Besides the common run files: ``supernet.json`` (per-round history and the final
 ``supernet.pt`` (the evaluator's state after the last finished round, what a resume continues
 from), ``rerank.json`` and ``final/`` (checkpoint and metrics of the winner's training).
 
+Over 400 lines on purpose: a kind is one module (its config, presets, flags and class, registered
+once), and about a third of it is the five presets' data, each with the reason for its numbers.
+
 >>> from nao.presets import preset
 >>> cfg = preset("supernet-cnn/smoke")
 >>> cfg.budget, SupernetCnnKind(cfg).objective().metric
