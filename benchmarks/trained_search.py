@@ -1,12 +1,17 @@
-"""NAO vs random search when every candidate is trained (issue 15): same pipeline, same budget, several seeds.
+"""NAO vs random search when every candidate is trained (issues 15, 22): same pipeline, same budget, several seeds.
 
-For each strategy and seed, runs ``nao search cnn|ptb --evaluator training`` with a preset (``cpu`` by default)
-and prints: the best candidate's validation score, the winner's test metric after the identical final
-training, the mean within-round Kendall tau of the controller's predictions (nao only), and wall time.
+For each arm and seed, runs ``nao search cnn|ptb --evaluator training`` with a preset (``cpu`` by default)
+and prints: the best candidate's validation score (at the top rung for a multi-fidelity arm), the winner's
+test metric after the identical final training, the controller's mean within-round Kendall tau (nao arms),
+the compute spent and wall time. An arm is a strategy name, or ``STRATEGY-mf`` for the same strategy under
+the ASHA fidelity scheduler (``--fidelity asha``); ``--max-cost`` gives every arm the same compute.
 
-    python benchmarks/trained_search.py --task cnn --preset cpu --seeds 0,1,2 --workers 2 --out /tmp/ts
+    python benchmarks/trained_search.py --task cnn --preset cpu --seeds 0,1,2 --workers 2 --out DIR
     python benchmarks/trained_search.py --task cnn --preset cpu --seeds 0 --set budget=30 \\
-        --set strategy_options.seed_archs=10 --set strategy_options.per_round=10    # a reduced run
+        --set strategy_options.seed_archs=10 --set strategy_options.per_round=10 --out DIR   # a reduced run
+    python benchmarks/trained_search.py --task cnn --preset cpu --seeds 0,1,2 --workers 1 --parallel 2 \\
+        --strategies nao-mf,random,nao,random-mf --max-cost 450000 --set train.epochs=3 --set budget=500 \\
+        --set strategy_options.seed_archs=10 --set strategy_options.per_round=10 --out DIR   # equal compute
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import json
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -34,70 +40,155 @@ def _tau(run: Path) -> float | None:
     return float(np.mean(taus)) if taus else None
 
 
+def _arm(arm: str) -> tuple[str, list[str]]:
+    """``(strategy, extra flags)`` of an arm name: ``nao``, ``random``, ``nao-mf`` (``--fidelity asha``), ..."""
+    if arm.endswith("-mf"):
+        return arm[:-3], ["--fidelity", "asha"]
+    return arm, []
+
+
+def _saved_by_continuing(records: list[dict]) -> float:
+    """Compute a scheduler that restarted promoted candidates would have spent on top of this run's: each
+    promotion re-trains the epochs of the rungs below it (cost per epoch from the candidate's first record)."""
+    by: dict[tuple, list[dict]] = {}
+    for r in records:
+        if r.get("fidelity") and r.get("cost"):
+            by.setdefault(tuple(r["tokens"]), []).append(r)
+    saved = 0.0
+    for recs in by.values():
+        recs.sort(key=lambda r: r["fidelity"])
+        per_epoch = recs[0]["cost"] / recs[0]["fidelity"]
+        saved += per_epoch * sum(r["fidelity"] for r in recs[:-1])
+    return saved
+
+
+def _settings_for(strategy: str, settings: list[str]) -> list[str]:
+    """``settings`` without the ``strategy_options.KEY=...`` that ``strategy`` does not take (NAO's round sizes
+    are given once for all arms; random search takes none, and a run refuses an option it does not take)."""
+    from nao.errors import ConfigError
+    from nao.strategies import check_strategy_options
+
+    kept = []
+    for setting in settings:
+        key = setting.split("=", 1)[0]
+        if key.startswith("strategy_options."):
+            try:
+                check_strategy_options(strategy, {key.split(".")[1]: None})
+            except ConfigError:
+                continue
+        kept.append(setting)
+    return kept
+
+
+def _journal(run: Path) -> list[dict]:
+    return [json.loads(line) for line in (run / "journal.jsonl").read_text().splitlines() if line.strip()]
+
+
+def _top_rung_tau(run: Path, objective: str, sign: float) -> float | None:
+    """Mean within-round Kendall tau of the controller's predictions against the *top-rung* score, over the
+    proposals that reached it (for a one-fidelity arm: the same as :func:`_tau`)."""
+    from nao.viz import within_round_taus
+
+    path = run / "predictions.json"
+    if not path.exists():
+        return None
+    records = _journal(run)
+    top = max((r.get("fidelity") or 0.0) for r in records)
+    at_top = {tuple(r["tokens"]): sign * r["metrics"][objective] for r in records
+              if r["status"] == "ok" and (r.get("fidelity") or 0.0) == top and objective in r["metrics"]}
+    preds = [p for p in json.loads(path.read_text())["predictions"] if tuple(p["tokens"]) in at_top]
+    taus = within_round_taus([p["predicted"] for p in preds], [at_top[tuple(p["tokens"])] for p in preds],
+                             [p.get("round", 0) for p in preds])
+    taus = [t for t in taus if t == t]
+    return float(np.mean(taus)) if taus else None
+
+
+def _run_one(args: argparse.Namespace, arm: str, seed: int) -> dict:
+    strategy, extra = _arm(arm)
+    run = Path(args.out) / f"{args.task}-{arm}-{seed}"
+    cmd = [sys.executable, "-m", "nao", "search", args.task, "--evaluator", "training", "--preset",
+           args.preset, "--strategy", strategy, "--seed", str(seed), "--out", str(run), "-q", *extra,
+           *[f"--set={s}" for s in _settings_for(strategy, args.settings)]]
+    if args.max_cost is not None:
+        cmd += ["--max-cost", str(args.max_cost)]
+    if args.workers > 1:
+        cmd += ["--executor", "processes", "--workers", str(args.workers)]
+    t0 = time.time()
+    if not (run / "result.json").exists():
+        subprocess.run(cmd, check=True)
+    result = json.loads((run / "result.json").read_text())
+    objective = result["objective"]["metric"]
+    sign = 1.0 if result["objective"].get("direction", "max") == "max" else -1.0
+    test_key = "test_acc" if args.task == "cnn" else "test_ppl"
+    records = _journal(run)
+    top = max((r.get("fidelity") or 0.0) for r in records)
+    row = {"arm": arm, "strategy": arm, "seed": seed, "best_val": result["best"]["metrics"][objective],
+           "block_medians": _block_medians(run, objective, args.blocks), "test": result["final"][test_key],
+           "tau": _tau(run), "tau_top": _top_rung_tau(run, objective, sign), "n": result["n_evaluated"],
+           "candidates": len({tuple(r["tokens"]) for r in records}),
+           "at_top": sum(1 for r in records if (r.get("fidelity") or 0.0) == top),
+           "cost": sum(r.get("cost") or 0.0 for r in records), "saved": _saved_by_continuing(records),
+           "wall_s": result.get("total_s", time.time() - t0)}
+    tau = row["tau"] if row["tau"] is None else round(row["tau"], 3)
+    tau_top = row["tau_top"] if row["tau_top"] is None else round(row["tau_top"], 3)
+    print(f"{arm:9s} seed {seed}: best {objective} {row['best_val']:.4f}  winner {test_key} {row['test']:.4f}  "
+          f"tau {tau} (top rung {tau_top})  {row['candidates']} candidates, {row['at_top']} at the top rung, "
+          f"cost {row['cost']:.0f} (a restarting scheduler: +{row['saved']:.0f})  {row['wall_s']:.0f}s", flush=True)
+    return row
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--task", choices=["cnn", "ptb"], default="cnn")
     p.add_argument("--preset", default="cpu")
-    p.add_argument("--strategies", default="nao,random")
+    p.add_argument("--strategies", default="nao,random",
+                   help="arms: strategy names, STRATEGY-mf for the strategy under --fidelity asha")
     p.add_argument("--seeds", default="0,1,2")
-    p.add_argument("--workers", type=int, default=2, help="process-pool workers (1: sequential executor)")
+    p.add_argument("--workers", type=int, default=2, help="process-pool workers of each run (1: sequential executor)")
+    p.add_argument("--parallel", type=int, default=1, help="runs at once (each with its own --workers)")
+    p.add_argument("--max-cost", type=float, default=None, help="passed to nao search --max-cost (equal compute)")
+    p.add_argument("--baseline", default=None, help="arm every other arm is paired against (default: the last)")
     p.add_argument("--set", action="append", default=[], dest="settings", help="passed to nao search --set")
     p.add_argument("--out", required=True)
     p.add_argument("--blocks", type=int, default=3,
                    help="split each search's evaluations, in order, into this many blocks for the median per block "
                         "(3 for the cnn cpu runs of 20 seeds + 2 rounds of 20: seed pool, round 1, round 2)")
     args = p.parse_args()
-    rows = []
-    # Seeds outer: a benchmark cut short still has both strategies on the same seeds.
-    for seed in (int(s) for s in args.seeds.split(",")):
-        for strategy in args.strategies.split(","):
-            run = Path(args.out) / f"{args.task}-{strategy}-{seed}"
-            cmd = [sys.executable, "-m", "nao", "search", args.task, "--evaluator", "training", "--preset",
-                   args.preset, "--strategy", strategy, "--seed", str(seed), "--out", str(run), "-q",
-                   *[f"--set={s}" for s in args.settings]]
-            if args.workers > 1:
-                cmd += ["--executor", "processes", "--workers", str(args.workers)]
-            t0 = time.time()
-            if not (run / "result.json").exists():
-                subprocess.run(cmd, check=True)
-            result = json.loads((run / "result.json").read_text())
-            objective = result["objective"]["metric"]
-            test_key = "test_acc" if args.task == "cnn" else "test_ppl"
-            rows.append({"strategy": strategy, "seed": seed, "best_val": result["best"]["metrics"][objective],
-                         "block_medians": _block_medians(run, objective, args.blocks),
-                         "test": result["final"][test_key], "tau": _tau(run), "n": result["n_evaluated"],
-                         "wall_s": result.get("total_s", time.time() - t0)})
-            r = rows[-1]
-            print(f"{strategy:7s} seed {seed}: best {objective} {r['best_val']:.4f}  winner {test_key} {r['test']:.4f}  "
-                  f"tau {r['tau'] if r['tau'] is None else round(r['tau'], 3)}  {r['n']} candidates  {r['wall_s']:.0f}s",
-                  flush=True)
-    print("\nstrategy  best val (mean ± sem)   winner test (mean ± sem)")
-    for strategy in args.strategies.split(","):
-        sel = [r for r in rows if r["strategy"] == strategy]
+    arms = args.strategies.split(",")
+    # Seeds outer: a benchmark cut short still has every arm on the same seeds.
+    jobs = [(arm, int(seed)) for seed in args.seeds.split(",") for arm in arms]
+    with ThreadPoolExecutor(max(1, args.parallel)) as pool:
+        rows = list(pool.map(lambda job: _run_one(args, *job), jobs))
+    print("\narm        best val (mean ± sem)   winner test (mean ± sem)")
+    for arm in arms:
+        sel = [r for r in rows if r["arm"] == arm]
         for key in ("best_val", "test"):
             v = np.array([r[key] for r in sel])
             sem = v.std(ddof=1) / np.sqrt(len(v)) if len(v) > 1 else float("nan")
-            print(f"{strategy:8s} {key:9s} {v.mean():.4f} ± {sem:.4f} (n={len(v)})")
+            print(f"{arm:9s} {key:9s} {v.mean():.4f} ± {sem:.4f} (n={len(v)})")
     print("\nmedian objective of each block of evaluations (in order), mean over seeds:")
-    for strategy in args.strategies.split(","):
-        med = np.array([r["block_medians"] for r in rows if r["strategy"] == strategy])
-        print(f"{strategy:8s} " + "  ".join(f"{m:.4f}" for m in med.mean(axis=0)))
-    strategies = args.strategies.split(",")
-    if len(strategies) == 2:
-        _paired(rows, *strategies)
+    for arm in arms:
+        med = np.array([r["block_medians"] for r in rows if r["arm"] == arm])
+        print(f"{arm:9s} " + "  ".join(f"{m:.4f}" for m in med.mean(axis=0)))
+    baseline = args.baseline or arms[-1]
+    for arm in arms:
+        if arm != baseline:
+            _paired(rows, arm, baseline)
     Path(args.out, "summary.json").write_text(json.dumps(rows, indent=2))
 
 
 def _block_medians(run: Path, objective: str, blocks: int) -> list[float]:
-    """Median of the objective over each of ``blocks`` equal blocks of the journal (evaluation order)."""
-    values = [r["metrics"][objective] for r in map(json.loads, (run / "journal.jsonl").read_text().splitlines())
-              if r["status"] == "ok"]
+    """Median of the objective over each of ``blocks`` equal blocks of the journal's lowest-rung scores
+    (evaluation order: what the strategy proposed, before any promotion)."""
+    records = _journal(run)
+    low = min((r.get("fidelity") or 0.0) for r in records)  # the lowest rung: every candidate's first score
+    values = [r["metrics"][objective] for r in records if r["status"] == "ok" and (r.get("fidelity") or 0.0) == low]
     return [float(np.median(part)) for part in np.array_split(np.array(values), blocks)]
 
 
 def _paired(rows: list[dict], a: str, b: str) -> None:
     """Per-seed differences a - b (same seed, same data split): mean, its standard error, and their ratio."""
-    by = {(r["strategy"], r["seed"]): r for r in rows}
+    by = {(r["arm"], r["seed"]): r for r in rows}
     seeds = sorted({r["seed"] for r in rows if (a, r["seed"]) in by and (b, r["seed"]) in by})
     if len(seeds) < 2:
         return

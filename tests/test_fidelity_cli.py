@@ -113,3 +113,21 @@ def test_tabular_search_under_asha(tmp_path):
     best = json.loads((run / "best.json").read_text())
     top = max((r for r in journal if r["fidelity"] == 200.0), key=lambda r: r["metrics"]["val_acc"])
     assert best["metrics"]["val_acc"] == top["metrics"]["val_acc"]
+    # The default eta is the rungs' ratio, 200/12: 20 candidates at 12 epochs earn one promotion (two when a
+    # candidate finished after the 17th overtakes the first one promoted: ASHA's top 1/eta of those seen).
+    assert 1 <= sum(r["fidelity"] == 200.0 for r in journal) <= 2
+
+
+def test_tabular_eta_defaults_to_the_rungs_ratio(tmp_path, capsys):
+    from nao.runs.kinds.tabular import synthetic_table
+
+    table = synthetic_table(tmp_path / "t.csv.gz")
+    run = tmp_path / "run"
+    assert main(["search", "tabular", "--benchmark", str(table), "--fidelity", "asha", "--budget", "16",
+                 "--out", str(run), "-q"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "eta 16.6667 needs --budget >= 17" in err[0] and not run.exists()
+    assert main(["search", "tabular", "--benchmark", str(table), "--fidelity", "asha", "--eta", "3", "--budget", "16",
+                 "--out", str(run), "-q"]) == 0
+    journal = _journal(run)
+    assert sum(r["fidelity"] == 200.0 for r in journal) >= 16 // 3  # an explicit eta is kept

@@ -144,6 +144,14 @@ def test_bench_summary_and_cli(small_table, tmp_path, capsys):
     assert main(["bench", "--benchmark", str(path), "--fidelity", "asha", "--max-gpu-hours", "0"]) == 2
 
 
+def test_the_simulators_eta_defaults_to_the_rungs_ratio(small_table):
+    table, path = small_table
+    assert make_arm("random-mf", table, seed=0).scheduler.eta == pytest.approx(200 / 12)
+    assert make_arm("random-mf", table, seed=0, eta=3).scheduler.eta == 3
+    s = run_fidelity_bench(path, ["random-mf"], seeds=1, max_gpu_hours=1, workers=1)
+    assert s["_settings"]["eta"] == pytest.approx(200 / 12)
+
+
 def test_a_table_search_under_asha(small_table):
     from nao.fidelity.simulate import TableAtFidelity
     from nao.fidelity.study import FidelityStudy

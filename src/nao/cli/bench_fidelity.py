@@ -19,7 +19,7 @@ from tqdm import tqdm
 
 from nao.errors import ConfigError
 from nao.fidelity.bench import DEFAULT_TARGETS, format_fidelity_table, run_fidelity_bench
-from nao.fidelity.scheduler import DEFAULT_ETA, SCHEDULERS
+from nao.fidelity.scheduler import SCHEDULERS
 from nao.fidelity.simulate import ARMS, EXTRA_ARMS, PROMOTION_COSTS
 
 
@@ -35,7 +35,9 @@ def add_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--promotion-cost", choices=PROMOTION_COSTS, default="restart",
                    help="a promotion to 200 epochs pays the full training (restart: NB201's columns are separate "
                         "trainings; default) or only the remaining 188 epochs (continue)")
-    g.add_argument("--eta", type=float, default=DEFAULT_ETA, help=f"reduction factor (default: {DEFAULT_ETA:g})")
+    g.add_argument("--eta", type=float, default=None,
+                   help="reduction factor: the top 1/eta of the 12-epoch rung is promoted (default: 200/12 = 16.7, "
+                        "the rungs' ratio, so that each rung spends the same compute)")
     g.add_argument("--targets", default=",".join(f"{t:.2f}" for t in DEFAULT_TARGETS),
                    help="test accuracies (%%) whose compute-to-reach is reported (default: 94.30,94.35)")
 

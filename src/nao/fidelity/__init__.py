@@ -21,6 +21,7 @@ from nao.fidelity.scheduler import (
     Record,
     Scheduler,
     SuccessiveHalving,
+    balanced_eta,
     geometric_rungs,
     make_scheduler,
     plan_ladder,
@@ -28,5 +29,5 @@ from nao.fidelity.scheduler import (
 
 __all__ = [
     "ASHA", "DEFAULT_ETA", "SCHEDULERS", "Hyperband", "Job", "Record", "Scheduler", "SuccessiveHalving",
-    "geometric_rungs", "make_scheduler", "plan_ladder",
+    "balanced_eta", "geometric_rungs", "make_scheduler", "plan_ladder",
 ]

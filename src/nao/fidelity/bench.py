@@ -22,7 +22,7 @@ import numpy as np
 from nao.bench import map_jobs, summarize
 from nao.errors import ConfigError
 from nao.evaluators.tabular import TabularBenchmark
-from nao.fidelity.scheduler import DEFAULT_ETA, SCHEDULERS
+from nao.fidelity.scheduler import SCHEDULERS, balanced_eta
 from nao.fidelity.simulate import ARMS, EXTRA_ARMS, TwoFidelityTable, make_arm, simulate, value_at
 from nao.spaces import get_space
 
@@ -62,7 +62,7 @@ def run_fidelity_bench(
     sim_workers: int = 4,
     max_gpu_hours: float = 100.0,
     promotion: str = "restart",
-    eta: float = DEFAULT_ETA,
+    eta: float | None = None,
     targets: Sequence[float] = DEFAULT_TARGETS,
     workers: int | None = None,
     progress: Callable[[str, int, float], None] | None = None,
@@ -79,7 +79,8 @@ def run_fidelity_bench(
         raise ConfigError(f"--max-gpu-hours must be a positive number, got {max_gpu_hours}")
     if sim_workers < 1:
         raise ConfigError(f"--sim-workers must be at least 1, got {sim_workers}")
-    TwoFidelityTable.of(TabularBenchmark.load(benchmark, get_space("nb201")), promotion)  # errors here, once
+    two = TwoFidelityTable.of(TabularBenchmark.load(benchmark, get_space("nb201")), promotion)  # errors here, once
+    eta = balanced_eta(two.epochs) if eta is None else float(eta)
     jobs = [(a, s, scheduler, eta, sim_workers, max_gpu_hours * 3600.0) for a in arms for s in range(seeds)]
     workers = workers or min(os.cpu_count() or 1, len(jobs))
     init = (str(benchmark), promotion)

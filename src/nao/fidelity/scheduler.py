@@ -32,12 +32,13 @@ from typing import Literal
 
 from nao.errors import ConfigError
 
-#: Default reduction factor. eta = 3 is the value of the Hyperband and ASHA papers (Li et al. 2018,
-#: 2020) and Optuna's pruners: it keeps a third of each rung, the middle ground between eta = 2
-#: (many rungs, little selection per rung, most compute spent on middling candidates) and eta = 4+
-#: (few rungs, so a noisy low-fidelity score decides almost alone). On NB201 the 12-epoch score
-#: ranks the 200-epoch one with Kendall tau 0.65 (0.53 in the top decile): keeping a third rather
-#: than a quarter protects good candidates that a noisy short training ranks slightly low.
+#: Default reduction factor of a ladder this library plans (trained candidates: rungs ``max / eta**k``).
+#: eta = 3 is the value of the Hyperband and ASHA papers (Li et al. 2018, 2020) and Optuna's pruners:
+#: it keeps a third of each rung, the middle ground between eta = 2 (many rungs, little selection per
+#: rung, most compute spent on middling candidates) and eta = 4+ (few rungs, so a noisy low-fidelity
+#: score decides almost alone). On a planned ladder the rungs are eta apart, so every rung spends the
+#: same compute. Rungs fixed by someone else (a table's 12- and 200-epoch columns) take
+#: :func:`balanced_eta` instead, which keeps that balance.
 DEFAULT_ETA = 3.0
 
 Status = Literal["ok", "failed"]
@@ -87,6 +88,25 @@ def geometric_rungs(min_fidelity: float, max_fidelity: float, eta: float = DEFAU
     while rungs[-1] / eta >= min_fidelity * (1 - 1e-9):
         rungs.append(rungs[-1] / eta)
     return tuple(reversed(rungs))
+
+
+def balanced_eta(rungs: Sequence[float]) -> float:
+    """The reduction factor that gives every rung of a *fixed* ladder the same compute.
+
+    Successive halving's design (Jamieson & Talwalkar 2016; Li et al. 2018) spends one share of the
+    budget per rung: ``n_k`` candidates trained to ``r_k`` with ``n_k * r_k`` constant, so the share
+    promoted, ``1/eta``, is the ratio of consecutive rungs' fidelities. A ladder planned from eta has
+    that by construction; on given rungs (NB201's 12 and 200 epochs) the factor follows from them:
+    200/12 = 16.7, where eta = 3 would spend 0.18 of a top-rung training screening each promotion
+    (three 12-epoch runs), so the cheap rung would hardly select anything. Uneven ladders take the
+    geometric mean ratio.
+
+    >>> round(balanced_eta((12, 200)), 3), balanced_eta((1, 3, 9))
+    (16.667, 3.0)
+    """
+    if len(rungs) < 2 or not 0 < rungs[0] < rungs[-1]:
+        raise ConfigError(f"fidelity ladder: need at least two increasing positive rungs, got {list(rungs)}")
+    return float((rungs[-1] / rungs[0]) ** (1.0 / (len(rungs) - 1)))
 
 
 def _check_eta(eta: float) -> None:

@@ -40,7 +40,7 @@ import numpy as np
 
 from nao.errors import ConfigError
 from nao.evaluators.tabular import TabularBenchmark
-from nao.fidelity.scheduler import DEFAULT_ETA, Record, Scheduler, make_scheduler
+from nao.fidelity.scheduler import Record, Scheduler, balanced_eta, make_scheduler
 from nao.fidelity.strategy import MultiFidelityNAO
 from nao.results import Result
 from nao.spaces.base import Architecture
@@ -287,12 +287,15 @@ def predictor_ranker(strategy: MultiFidelityNAO, table: TwoFidelityTable, arch_o
     return rank
 
 
-def make_arm(name: str, table: TwoFidelityTable, seed: int, scheduler: str = "asha", eta: float = DEFAULT_ETA,
+def make_arm(name: str, table: TwoFidelityTable, seed: int, scheduler: str = "asha", eta: float | None = None,
              nao_options: dict[str, Any] | None = None) -> Arm:
     """An arm by name: ``nao-mf`` (multi-fidelity NAO under ``scheduler``), ``nao`` (full fidelity),
     ``random-mf`` (random search under ``scheduler``), ``random``, ``optuna-tpe-hyperband``
-    (Optuna TPE + HyperbandPruner), ``optuna-tpe`` (full fidelity)."""
+    (Optuna TPE + HyperbandPruner), ``optuna-tpe`` (full fidelity). ``eta``: our scheduler's reduction
+    factor (None: :func:`~nao.fidelity.scheduler.balanced_eta` of the table's rungs, 200/12); the peers
+    keep their own documented defaults."""
     space = table.table.space
+    eta = balanced_eta(table.epochs) if eta is None else eta
     if name in ("nao-mf", "nao-mf-blend"):
         strategy = MultiFidelityNAO(space, seed=seed, max_fidelity=table.epochs[-1], **(nao_options or {}))
         arch_of: dict[Hashable, Architecture] = {}
@@ -309,7 +312,7 @@ def make_arm(name: str, table: TwoFidelityTable, seed: int, scheduler: str = "as
     if name == "optuna-tpe":
         return OptunaArm(table, seed, "tpe", None)
     if name == "dehb":
-        return DEHBArm(table, seed, eta)
+        return DEHBArm(table, seed)
     raise ConfigError(f"--strategies: unknown arm {name!r} for --fidelity; choose from {', '.join(ARMS + EXTRA_ARMS)}")
 
 

@@ -25,7 +25,7 @@ from nao.errors import ConfigError
 from nao.evaluators.base import Evaluator
 from nao.evaluators.tabular import TabularEvaluator, column_epochs
 from nao.fidelity.runs import fidelity_strategy
-from nao.fidelity.scheduler import make_scheduler
+from nao.fidelity.scheduler import balanced_eta, make_scheduler
 from nao.fidelity.simulate import TableAtFidelity, TwoFidelityTable
 from nao.fidelity.study import check_ladder
 from nao.presets import register_preset
@@ -68,7 +68,9 @@ class TabularConfig(Config):
     budget: int = 100
     max_cost: float | None = None  # a bound on compute, in the evaluator's cost_unit (None: count only)
     fidelity: str = "none"  # asha, sh, hyperband: the 12- and 200-epoch columns as two rungs (nao.fidelity)
-    eta: float = 3.0  # the fidelity scheduler's reduction factor (the top 1/eta of the 12-epoch rung goes on)
+    # The fidelity scheduler's reduction factor (the top 1/eta of the 12-epoch rung goes on); None: the rungs'
+    # ratio, 200/12, so that each rung spends the same compute (nao.fidelity.scheduler.balanced_eta).
+    eta: float | None = None
     seed: int = 0
     executor: ExecutorConfig = field(default_factory=ExecutorConfig)
 
@@ -117,7 +119,8 @@ class TabularKind(RunKind):
             if cfg.constraint or self.objective.metric != "val_acc":
                 raise ConfigError("--fidelity on a table searches val_acc over both rungs, without --constraint")
             self.two = TwoFidelityTable.of(self.evaluator.table)
-            check_ladder(self.two.epochs, cfg.eta, cfg.budget)
+            self.eta = balanced_eta(self.two.epochs) if cfg.eta is None else cfg.eta
+            check_ladder(self.two.epochs, self.eta, cfg.budget)
         self.executor = cfg.executor.build()  # an unreachable Ray address fails here
 
     def build(self, ctx: RunContext) -> Search:
@@ -127,7 +130,7 @@ class TabularKind(RunKind):
         if self.two is not None:  # candidates at 12 epochs, the top 1/eta promoted to 200 (nao.fidelity)
             strategy = fidelity_strategy(strategy, self.space, cfg.seed, self.two.epochs[-1], cfg.strategy_options)
             return Search(self.space, TableAtFidelity(self.two), strategy, self.objective, cfg.budget, self.executor,
-                          scheduler=make_scheduler(cfg.fidelity, self.two.epochs, cfg.eta))
+                          scheduler=make_scheduler(cfg.fidelity, self.two.epochs, self.eta))
         return Search(self.space, self.evaluator, strategy, self.objective, cfg.budget, self.executor)
 
     def finish(self, ctx: RunContext, search: Search, study) -> dict[str, Any]:
