@@ -98,7 +98,7 @@ def balanced_eta(rungs: Sequence[float]) -> float:
     promoted, ``1/eta``, is the ratio of consecutive rungs' fidelities. A ladder planned from eta has
     that by construction; on given rungs (NB201's 12 and 200 epochs) the factor follows from them:
     200/12 = 16.7, where eta = 3 would spend 0.18 of a top-rung training screening each promotion
-    (three 12-epoch runs), so the cheap rung would hardly select anything. Uneven ladders take the
+    (three 12-epoch runs), each promoted candidate the best of only three. Uneven ladders take the
     geometric mean ratio.
 
     >>> round(balanced_eta((12, 200)), 3), balanced_eta((1, 3, 9))
