@@ -84,7 +84,7 @@ def _journal(run: Path) -> list[dict]:
     return [json.loads(line) for line in (run / "journal.jsonl").read_text().splitlines() if line.strip()]
 
 
-def _top_rung_tau(run: Path, objective: str, sign: float) -> float | None:
+def _top_rung_tau(run: Path, records: list[dict], objective: str, sign: float) -> float | None:
     """Mean within-round Kendall tau of the controller's predictions against the *top-rung* score, over the
     proposals that reached it (for a one-fidelity arm: the same as :func:`_tau`)."""
     from nao.viz import within_round_taus
@@ -92,7 +92,6 @@ def _top_rung_tau(run: Path, objective: str, sign: float) -> float | None:
     path = run / "predictions.json"
     if not path.exists():
         return None
-    records = _journal(run)
     top = max((r.get("fidelity") or 0.0) for r in records)
     at_top = {tuple(r["tokens"]): sign * r["metrics"][objective] for r in records
               if r["status"] == "ok" and (r.get("fidelity") or 0.0) == top and objective in r["metrics"]}
@@ -123,17 +122,19 @@ def _run_one(args: argparse.Namespace, arm: str, seed: int) -> dict:
     records = _journal(run)
     top = max((r.get("fidelity") or 0.0) for r in records)
     row = {"arm": arm, "strategy": arm, "seed": seed, "best_val": result["best"]["metrics"][objective],
-           "block_medians": _block_medians(run, objective, args.blocks), "test": result["final"][test_key],
-           "tau": _tau(run), "tau_top": _top_rung_tau(run, objective, sign), "n": result["n_evaluated"],
+           "block_medians": _block_medians(records, objective, args.blocks), "test": result["final"][test_key],
+           "tau": _tau(run), "tau_top": _top_rung_tau(run, records, objective, sign), "n": result["n_evaluated"],
            "candidates": len({tuple(r["tokens"]) for r in records}),
            "at_top": sum(1 for r in records if (r.get("fidelity") or 0.0) == top),
            "cost": sum(r.get("cost") or 0.0 for r in records), "saved": _saved_by_continuing(records),
            "wall_s": result.get("total_s", time.time() - t0)}
     tau = row["tau"] if row["tau"] is None else round(row["tau"], 3)
     tau_top = row["tau_top"] if row["tau_top"] is None else round(row["tau_top"], 3)
-    print(f"{arm:9s} seed {seed}: best {objective} {row['best_val']:.4f}  winner {test_key} {row['test']:.4f}  "
-          f"tau {tau} (top rung {tau_top})  {row['candidates']} candidates, {row['at_top']} at the top rung, "
-          f"cost {row['cost']:.0f} (a restarting scheduler: +{row['saved']:.0f})  {row['wall_s']:.0f}s", flush=True)
+    line = (f"{arm:9s} seed {seed}: best {objective} {row['best_val']:.4f}  winner {test_key} {row['test']:.4f}  "
+            f"tau {tau} (top rung {tau_top})  {row['candidates']} candidates, {row['at_top']} at the top rung, "
+            f"cost {row['cost']:.0f} (a restarting scheduler: +{row['saved']:.0f})  {row['wall_s']:.0f}s\n")
+    sys.stdout.write(line)  # one write: runs finishing together (--parallel) do not interleave their lines
+    sys.stdout.flush()
     return row
 
 
@@ -177,10 +178,9 @@ def main() -> None:
     Path(args.out, "summary.json").write_text(json.dumps(rows, indent=2))
 
 
-def _block_medians(run: Path, objective: str, blocks: int) -> list[float]:
+def _block_medians(records: list[dict], objective: str, blocks: int) -> list[float]:
     """Median of the objective over each of ``blocks`` equal blocks of the journal's lowest-rung scores
     (evaluation order: what the strategy proposed, before any promotion)."""
-    records = _journal(run)
     low = min((r.get("fidelity") or 0.0) for r in records)  # the lowest rung: every candidate's first score
     values = [r["metrics"][objective] for r in records if r["status"] == "ok" and (r.get("fidelity") or 0.0) == low]
     return [float(np.median(part)) for part in np.array_split(np.array(values), blocks)]
