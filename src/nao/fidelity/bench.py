@@ -130,7 +130,10 @@ def format_fidelity_table(summary: dict) -> str:
     st = summary["_settings"]
     points = list(summary[arms[0]]["at_gpu_hours"])
     targets = list(summary[arms[0]]["gpu_hours_to"])
-    lines = [f"NB201 two-fidelity simulation: scheduler {st['scheduler']} (eta {st['eta']:g}), {st['sim_workers']} "
+    # The peers' arms run their own pruners; our scheduler and eta apply only to the -mf arms.
+    ours = [a for a in arms if "-mf" in a]
+    scheduler = f"scheduler {st['scheduler']} (eta {st['eta']:g}) for {', '.join(ours)}" if ours else "peers' own schedulers"
+    lines = [f"NB201 two-fidelity simulation: {scheduler}, {st['sim_workers']} "
              f"simulated workers, promotion pays {'the full 200 epochs' if st['promotion_cost'] == 'restart' else 'the difference'}, "
              f"{st['seeds']} seeds",
              "test accuracy (%) of the best-validation architecture (highest rung) at GPU-hours of compute",
