@@ -57,6 +57,11 @@ def test_trained_cnn_under_asha_continues_promotions_and_resumes(tmp_path, monke
     (["search", "cnn", "--preset", "smoke", "--fidelity", "asha"], "--fidelity"),  # a supernet search
     ([*_CNN[:-2], "--fidelity", "asha"], "--fidelity"),  # 1-epoch candidates: no ladder
     ([*_CNN, "--fidelity", "asha", "--budget", "2"], "--budget >= 3"),  # a ladder the budget cannot climb
+    ([*_CNN, "--fidelity", "asha", "--min-fidelity", "0"], "--min-fidelity"),
+    ([*_CNN, "--fidelity", "asha", "--min-fidelity", "3"], "--min-fidelity"),  # the top rung itself
+    ([*_CNN, "--fidelity", "asha", "--min-fidelity", "nan"], "--min-fidelity"),
+    ([*_CNN, "--fidelity", "asha", "--min-fidelity", "2"], "--min-fidelity"),  # 3/eta < 2: one rung left
+    ([*_CNN, "--min-fidelity", "1"], "--min-fidelity"),  # no --fidelity: it would be ignored
 ])
 def test_bad_fidelity_exits_2_without_a_run(tmp_path, capsys, args, names):
     run = tmp_path / "run"
@@ -64,6 +69,14 @@ def test_bad_fidelity_exits_2_without_a_run(tmp_path, capsys, args, names):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and names in err[0]
     assert not run.exists()
+
+
+def test_min_fidelity_is_not_a_flag_of_a_table(tmp_path, capsys):
+    # A table's rungs are its columns (12 and 200 epochs): nothing to set.
+    with pytest.raises(SystemExit) as e:
+        main(["search", "tabular", "--benchmark", "x.csv.gz", "--fidelity", "asha", "--min-fidelity", "12",
+              "--out", str(tmp_path / "run")])
+    assert e.value.code == 2 and "--min-fidelity" in capsys.readouterr().err and not (tmp_path / "run").exists()
 
 
 def test_unknown_scheduler_is_an_argparse_error(tmp_path):
@@ -98,6 +111,16 @@ def test_trained_rnn_under_asha(tmp_path):
     low = [r for r in journal if r["fidelity"] < 1]
     top = [r for r in journal if r["fidelity"] == 1]
     assert len({r["arch"] for r in journal}) == 9 and low and top  # fractions of a pass, then the full pass
+    assert {round(r["fidelity"], 3) for r in journal} == {0.111, 0.333, 1.0}  # the default ladder, max / 3**k
+
+    # A lowest rung set by hand: a third of a pass, then the whole pass.
+    run = tmp_path / "third"
+    assert main(["search", "ptb", "--evaluator", "training", "--preset", "smoke", "--data-dir", str(tmp_path),
+                 *small, "--fidelity", "asha", "--min-fidelity", "0.3", "--budget", "6", "--out", str(run),
+                 "-q"]) == 0
+    journal = _journal(run)
+    assert {round(r["fidelity"], 3) for r in journal} == {0.333, 1.0}
+    assert json.loads((run / "config.json").read_text())["min_fidelity"] == 0.3
     assert all(r["info"]["from_step"] > 0 for r in top)
 
 

@@ -38,12 +38,20 @@ def check_fidelity(fidelity: str | None, eta: float, max_fidelity: float, budget
     Traceback (most recent call last):
     ...
     nao.errors.ConfigError: --fidelity: a ladder of 3 rungs (1, 3, 9 epochs) with eta 3 needs --budget >= 9 candidates to promote one to the top rung; got 4
+    >>> check_fidelity("asha", 3.0, 3, 20, min_fidelity=1 / 3)  # a lowest rung set by hand: 1/3, 1, 3 passes
+    (0.3333333333333333, 1.0, 3.0)
     """
     if fidelity in (None, "none"):
+        if min_fidelity is not None:  # a lowest rung without a ladder would be silently ignored
+            raise ConfigError("--min-fidelity sets the lowest rung of a --fidelity ladder; add --fidelity asha|sh|hyperband")
         return None
     if fidelity not in SCHEDULERS:
         raise ConfigError(f"--fidelity: unknown scheduler {fidelity!r}; choose from {', '.join(FIDELITY_CHOICES)}")
-    rungs = plan_ladder(float(max_fidelity), eta, min_fidelity, whole=whole)
+    if min_fidelity is not None and not 0 < min_fidelity < max_fidelity:  # also refuses nan
+        raise ConfigError(f"--min-fidelity must lie between 0 and the candidates' {max_fidelity:g} epochs (the top "
+                          f"rung), exclusive; got {min_fidelity:g}")
+    rungs = plan_ladder(float(max_fidelity), eta, min_fidelity, whole=whole, flag="--min-fidelity"
+                        if min_fidelity is not None else "--fidelity")
     check_ladder(rungs, eta, budget)
     return rungs
 

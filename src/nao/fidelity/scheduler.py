@@ -360,5 +360,6 @@ def plan_ladder(max_fidelity: float, eta: float = DEFAULT_ETA, min_fidelity: flo
         rungs = tuple(sorted({float(max(1, round(r))) for r in rungs}))
     if len(rungs) < 2:
         raise ConfigError(f"{flag}: a candidate trained for {max_fidelity:g} epochs leaves no room for a ladder with "
-                          f"eta {eta:g} from {low:g} epochs (need at least two rungs); train longer or lower --eta")
+                          f"eta {eta:g} from {low:g} epochs (need at least two rungs); train longer, lower --eta "
+                          "or lower --min-fidelity")
     return rungs

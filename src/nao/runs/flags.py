@@ -92,3 +92,11 @@ FIDELITY_FLAGS = (
          help="--fidelity's reduction factor (default: 3 for trained candidates, whose rungs are eta apart; "
               "the rungs' ratio, 200/12, for a table's 12- and 200-epoch columns)"),
 )
+#: Flags of kinds that plan their own ladder of rungs (trained candidates; a table's rungs are its columns).
+LADDER_FLAGS = (
+    *FIDELITY_FLAGS,
+    flag("--min-fidelity", type=float, group="fidelity", metavar="X",
+         help="--fidelity's lowest rung, in epochs (passes for a language model; fractions allowed): the rungs are "
+              "max / eta**k, none below X (default: X = max / eta**2, three rungs). Set it past the stretch where every "
+              "candidate scores alike, e.g. a language model's first unigram plateau"),
+)

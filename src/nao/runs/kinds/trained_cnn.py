@@ -35,7 +35,7 @@ from nao.nn.supernet import check_image_size
 from nao.presets import register_preset
 from nao.results import Objective
 from nao.runs.executor import ExecutorConfig
-from nao.runs.flags import DEVICE_FLAGS, EXECUTOR_FLAGS, FIDELITY_FLAGS
+from nao.runs.flags import DEVICE_FLAGS, EXECUTOR_FLAGS, LADDER_FLAGS
 from nao.runs.images import IMAGE_FLAGS, ImageSearchFields, finish_images, load_splits
 from nao.runs.skeleton import RunContext, Search, register_kind
 from nao.runs.trained import CANDIDATES_DIR, TrainedKind
@@ -68,6 +68,7 @@ class TrainedCnnConfig(ImageSearchFields):
     max_cost: float | None = None  # a bound on compute, in the evaluator's cost_unit (None: count only)
     fidelity: str = "none"  # none, asha, sh, hyperband: rungs of train.epochs / eta**k (nao.fidelity)
     eta: float = 3.0  # the fidelity scheduler's reduction factor (the top 1/eta of a rung is promoted)
+    min_fidelity: float | None = None  # the lowest rung (None: max / eta**2, three rungs)
     seed: int = 0
     device: str = "cpu"
     threads: int = 1
@@ -136,7 +137,7 @@ class TrainedCnnKind(TrainedKind):
     name = "trained-cnn"
     task, evaluator = "cnn", "training"
     config_class = TrainedCnnConfig
-    flags = (*DEVICE_FLAGS, *IMAGE_FLAGS, *EXECUTOR_FLAGS, *FIDELITY_FLAGS)
+    flags = (*DEVICE_FLAGS, *IMAGE_FLAGS, *EXECUTOR_FLAGS, *LADDER_FLAGS)
     objective = Objective("val_acc", "max")
 
     def prepare(self) -> None:
@@ -153,7 +154,8 @@ class TrainedCnnKind(TrainedKind):
             cfg.constraint, self.space, replace(cfg.network, num_classes=self.data.num_classes), self.data.image_size,
         ) if cfg.constraint else None
         # Whole epochs (an image candidate trains whole epochs); checked before the run directory exists.
-        self.rungs = check_fidelity(cfg.fidelity, cfg.eta, cfg.train.epochs, cfg.budget, whole=True)
+        self.rungs = check_fidelity(cfg.fidelity, cfg.eta, cfg.train.epochs, cfg.budget, cfg.min_fidelity,
+                                     whole=True)
         self.executor = cfg.executor.build()
 
     def build(self, ctx: RunContext) -> Search:

@@ -22,7 +22,7 @@ from nao.fidelity.runs import check_fidelity
 from nao.presets import register_preset
 from nao.results import Objective
 from nao.runs.executor import ExecutorConfig
-from nao.runs.flags import DEVICE_FLAGS, EXECUTOR_FLAGS, FIDELITY_FLAGS
+from nao.runs.flags import DEVICE_FLAGS, EXECUTOR_FLAGS, LADDER_FLAGS
 from nao.runs.kinds.supernet_rnn import ptb_dir
 from nao.runs.skeleton import RunContext, Search, register_kind
 from nao.runs.trained import CANDIDATES_DIR, TrainedKind
@@ -46,6 +46,7 @@ class TrainedRnnConfig(Config):
     max_cost: float | None = None  # a bound on compute, in the evaluator's cost_unit (None: count only)
     fidelity: str = "none"  # none, asha, sh, hyperband: rungs of lm.epochs / eta**k passes (nao.fidelity)
     eta: float = 3.0  # the fidelity scheduler's reduction factor (the top 1/eta of a rung is promoted)
+    min_fidelity: float | None = None  # the lowest rung (None: max / eta**2, three rungs)
     seed: int = 0
     device: str = "cpu"
     threads: int = 1
@@ -96,7 +97,7 @@ class TrainedRnnKind(TrainedKind):
     name = "trained-rnn"
     task, evaluator = "ptb", "training"
     config_class = TrainedRnnConfig
-    flags = (*DEVICE_FLAGS, *EXECUTOR_FLAGS, *FIDELITY_FLAGS)
+    flags = (*DEVICE_FLAGS, *EXECUTOR_FLAGS, *LADDER_FLAGS)
     objective = Objective("val_ppl", "min")
 
     def prepare(self) -> None:
@@ -110,7 +111,7 @@ class TrainedRnnKind(TrainedKind):
         self.device = resolve_device(cfg.device)
         self.corpus = load_corpus(ptb_dir(cfg.data_dir))
         # Fractions of a pass (rungs end on a validation: LMTrainingEvaluator.rung_steps).
-        self.rungs = check_fidelity(cfg.fidelity, cfg.eta, cfg.lm.epochs, cfg.budget)
+        self.rungs = check_fidelity(cfg.fidelity, cfg.eta, cfg.lm.epochs, cfg.budget, cfg.min_fidelity)
         self.executor = cfg.executor.build()
 
     def build(self, ctx: RunContext) -> Search:
