@@ -4,7 +4,10 @@ For each arm and seed, runs ``nao search cnn|ptb --evaluator training`` with a p
 and prints: the best candidate's validation score (at the top rung for a multi-fidelity arm), the winner's
 test metric after the identical final training, the controller's mean within-round Kendall tau (nao arms),
 the compute spent and wall time. An arm is a strategy name, or ``STRATEGY-mf`` for the same strategy under
-the ASHA fidelity scheduler (``--fidelity asha``); ``--max-cost`` gives every arm the same compute.
+the ASHA fidelity scheduler (``--fidelity asha``), ``STRATEGY-mf@X`` with its lowest rung at X epochs
+(``--min-fidelity X``); ``--max-cost`` gives every arm the same compute. For a multi-fidelity arm it also
+prints the Kendall tau between the lowest rung's and the top rung's scores of the candidates that have both
+(how much the screen says about the full training).
 
     python benchmarks/trained_search.py --task cnn --preset cpu --seeds 0,1,2 --workers 2 --out DIR
     python benchmarks/trained_search.py --task cnn --preset cpu --seeds 0 --set budget=30 \\
@@ -41,10 +44,30 @@ def _tau(run: Path) -> float | None:
 
 
 def _arm(arm: str) -> tuple[str, list[str]]:
-    """``(strategy, extra flags)`` of an arm name: ``nao``, ``random``, ``nao-mf`` (``--fidelity asha``), ..."""
-    if arm.endswith("-mf"):
-        return arm[:-3], ["--fidelity", "asha"]
-    return arm, []
+    """``(strategy, extra flags)`` of an arm name: ``nao``, ``random``, ``nao-mf`` (``--fidelity asha``),
+    ``nao-mf@1`` (``--fidelity asha --min-fidelity 1``), ..."""
+    name, _, low = arm.partition("@")
+    if name.endswith("-mf"):
+        return name[:-3], ["--fidelity", "asha", *(["--min-fidelity", low] if low else [])]
+    if low:
+        raise SystemExit(f"arm {arm!r}: @X (the lowest rung) needs a multi-fidelity arm, STRATEGY-mf@X")
+    return name, []
+
+
+def _rung_tau(records: list[dict], objective: str) -> float | None:
+    """Kendall tau between the lowest and the top rung's scores of the candidates scored at both."""
+    from scipy.stats import kendalltau
+
+    ok = [r for r in records if r["status"] == "ok" and objective in r["metrics"]]
+    rungs = sorted({r.get("fidelity") or 0.0 for r in ok})
+    if len(rungs) < 2:
+        return None
+    by = {f: {tuple(r["tokens"]): r["metrics"][objective] for r in ok if (r.get("fidelity") or 0.0) == f}
+          for f in (rungs[0], rungs[-1])}
+    both = sorted(set(by[rungs[0]]) & set(by[rungs[-1]]))
+    if len(both) < 3:
+        return None
+    return float(kendalltau([by[rungs[0]][k] for k in both], [by[rungs[-1]][k] for k in both]).statistic)
 
 
 def _saved_by_continuing(records: list[dict]) -> float:
@@ -102,6 +125,10 @@ def _top_rung_tau(run: Path, records: list[dict], objective: str, sign: float) -
     return float(np.mean(taus)) if taus else None
 
 
+def _fmt(x: float | None) -> str:
+    return "-" if x is None else f"{x:.3f}"
+
+
 def _run_one(args: argparse.Namespace, arm: str, seed: int) -> dict:
     strategy, extra = _arm(arm)
     run = Path(args.out) / f"{args.task}-{arm}-{seed}"
@@ -124,14 +151,14 @@ def _run_one(args: argparse.Namespace, arm: str, seed: int) -> dict:
     row = {"arm": arm, "strategy": arm, "seed": seed, "best_val": result["best"]["metrics"][objective],
            "block_medians": _block_medians(records, objective, args.blocks), "test": result["final"][test_key],
            "tau": _tau(run), "tau_top": _top_rung_tau(run, records, objective, sign), "n": result["n_evaluated"],
+           "rung_tau": _rung_tau(records, objective),
            "candidates": len({tuple(r["tokens"]) for r in records}),
            "at_top": sum(1 for r in records if (r.get("fidelity") or 0.0) == top),
            "cost": sum(r.get("cost") or 0.0 for r in records), "saved": _saved_by_continuing(records),
            "wall_s": result.get("total_s", time.time() - t0)}
-    tau = row["tau"] if row["tau"] is None else round(row["tau"], 3)
-    tau_top = row["tau_top"] if row["tau_top"] is None else round(row["tau_top"], 3)
+    tau, tau_top = _fmt(row["tau"]), _fmt(row["tau_top"])
     line = (f"{arm:9s} seed {seed}: best {objective} {row['best_val']:.4f}  winner {test_key} {row['test']:.4f}  "
-            f"tau {tau} (top rung {tau_top})  {row['candidates']} candidates, {row['at_top']} at the top rung, "
+            f"tau {tau} (top rung {tau_top}, rungs {_fmt(row['rung_tau'])})  {row['candidates']} candidates, {row['at_top']} at the top rung, "
             f"cost {row['cost']:.0f} (a restarting scheduler: +{row['saved']:.0f})  {row['wall_s']:.0f}s\n")
     sys.stdout.write(line)  # one write: runs finishing together (--parallel) do not interleave their lines
     sys.stdout.flush()
