@@ -187,7 +187,11 @@ def test_run_kind_helpers():
     assert scheduler_for("sh", 3.0, Toy(), 30).rungs == (1.0, 3.0, 9.0)
     with pytest.raises(ConfigError, match="--fidelity: unknown scheduler 'bohb'"):
         check_fidelity("bohb", 3.0, 9, 30)
-    with pytest.raises(ConfigError, match="--fidelity: a candidate trained for 2 epochs"):
+    with pytest.raises(ConfigError, match="--fidelity: a candidate trained for 1 epochs"):
+        check_fidelity("asha", 3.0, 1, 30, whole=True)  # whole epochs: 1/9 and 1/3 round up to the top rung
+    with pytest.raises(ConfigError, match="--min-fidelity: a candidate trained for 2 epochs"):
+        check_fidelity("asha", 3.0, 2, 30, min_fidelity=1.5, whole=True)  # 2/3 is below the lowest rung asked
+    with pytest.raises(ConfigError, match="--min-fidelity must lie between 0 and the candidates' 2 epochs"):
         check_fidelity("asha", 3.0, 2, 30, min_fidelity=2, whole=True)
     nao = fidelity_strategy(make_strategy("nao", space, seed=0), space, 0, 9.0, {})
     assert isinstance(nao, MultiFidelityNAO) and nao.max_fidelity == 9.0
