@@ -50,8 +50,8 @@ def check_fidelity(fidelity: str | None, eta: float, max_fidelity: float, budget
     if min_fidelity is not None and not 0 < min_fidelity < max_fidelity:  # also refuses nan
         raise ConfigError(f"--min-fidelity must lie between 0 and the candidates' {max_fidelity:g} epochs (the top "
                           f"rung), exclusive; got {min_fidelity:g}")
-    rungs = plan_ladder(float(max_fidelity), eta, min_fidelity, whole=whole, flag="--min-fidelity"
-                        if min_fidelity is not None else "--fidelity")
+    flag = "--fidelity" if min_fidelity is None else "--min-fidelity"  # the flag that set the lowest rung
+    rungs = plan_ladder(float(max_fidelity), eta, min_fidelity, whole=whole, flag=flag)
     check_ladder(rungs, eta, budget)
     return rungs
 
