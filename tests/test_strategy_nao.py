@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from fakes import TokenSum
+from nao.controller.generate import Candidate
 from nao.errors import ConfigError
 from nao.results import Result
 from nao.spaces import get_space, space_names
@@ -151,3 +152,37 @@ def test_neighbour_share_reserves_part_of_each_round_for_the_incumbents_neighbou
         assert len(near) >= 2
     with pytest.raises(ConfigError, match="neighbour_share"):
         NAOStrategy(space, neighbour_share=1.5)
+
+
+def test_adaptive_rounds_rank_the_decoded_half_by_expected_improvement_explicit_schedules_by_the_predictor():
+    space = get_space("nb201")
+    adaptive, explicit = NAOStrategy(space), NAOStrategy(space, per_round=10)
+    assert (adaptive.acquisition, adaptive.random_pool) == ("ei", adaptive.candidates)
+    assert (explicit.acquisition, explicit.random_pool) == ("mean", 0)  # the paper's NAO
+    assert NAOStrategy(space, acquisition="mean", random_pool=0).acquisition == "mean"
+    with pytest.raises(ConfigError, match="acquisition must be one of mean, ei, got 'ucb'"):
+        NAOStrategy(space, acquisition="ucb")
+    with pytest.raises(ConfigError, match="random_pool"):
+        NAOStrategy(space, random_pool=-1)
+
+
+def test_an_ei_round_ranks_its_decoded_and_random_candidates_by_the_gps_log_ei():
+    study, strategy = _run(budget=20, per_round=4, acquisition="ei", random_pool=8)
+    assert strategy._gp is not None
+    archs, _ = strategy._evaluated()
+    pool = strategy.space.sample_distinct(np.random.default_rng(5), 30, set())
+    ranked = strategy._rank([Candidate(a, 0.0, 0.0) for a in pool])
+    score = strategy._gp.log_ei(strategy._embed([c.arch for c in ranked])).numpy()
+    assert (np.diff(score) <= 1e-12).all()  # best expected improvement first
+    # The GP knows the evaluated cells: its uncertainty there is below that at unseen ones.
+    _, seen_std = strategy._gp.posterior(strategy._embed(archs))
+    _, new_std = strategy._gp.posterior(strategy._embed(pool))
+    assert float(seen_std.mean()) < float(new_std.mean())
+
+
+def test_ei_rounds_are_deterministic_and_propose_unseen_networks():
+    a, _ = _run(budget=30, per_round=None, acquisition="ei", random_pool=20)
+    b, _ = _run(budget=30, per_round=None, acquisition="ei", random_pool=20)
+    assert [r.arch.tokens for r in a.history] == [r.arch.tokens for r in b.history]
+    keys = [a.space.key(a.space.prune(r.arch)) for r in a.history]
+    assert len(set(keys)) == 30

@@ -9,8 +9,12 @@ The first proposals are a small random seed pool (10); rounds then grow with the
 of labels instead of waiting for a large random pool, and refits often while each label
 still changes it much. Half of each adaptive round goes to the incumbent's unseen
 one-change neighbours that the same ensemble predicts best, the other half to decoded
-candidates (``neighbour_share``). Controllers are warm-started from the previous round (the
-official code also keeps one controller across iterations).
+candidates (``neighbour_share``). In adaptive rounds the decoded half is pooled with as many
+random unseen cells and ranked by expected improvement under a Gaussian process on the
+controllers' embeddings (``acquisition``): the predictor exploits the incumbent's
+neighbourhood, the GP's uncertainty sends the other half to basins no label has reached.
+Controllers are warm-started from the previous round (the official code also keeps one
+controller across iterations).
 
 >>> from nao.spaces import get_space
 >>> s = NAOStrategy(get_space("nb201"), seed=0, seed_archs=4)
@@ -26,6 +30,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import torch
 
 from nao.controller.adam import Adam
 from nao.controller.config import ControllerConfig, for_space
@@ -37,7 +42,14 @@ from nao.controller.fit import (
     pretrain_on_space,
     semi_supervised_fit,
 )
-from nao.controller.generate import Candidate, improve_candidates, neighbour_candidates, rank_candidates
+from nao.controller.generate import (
+    Candidate,
+    improve_candidates,
+    neighbour_candidates,
+    predict_mean_std,
+    rank_candidates,
+)
+from nao.controller.gp import GaussianProcess, fit_gp
 from nao.controller.model import EncoderPredictorDecoder
 from nao.errors import ConfigError
 from nao.registry import STRATEGIES
@@ -54,6 +66,8 @@ MAX_ROUND = 10
 # exploits the best cell's neighbourhood (where local search finds its gains on clustered
 # landscapes), half follows the predictor's gradient (which keeps finding better basins late).
 DEFAULT_NEIGHBOUR_SHARE = 0.5
+# Ways a round ranks its candidates (see the ``acquisition`` option).
+ACQUISITIONS = ("mean", "ei")
 
 
 @dataclass
@@ -84,6 +98,17 @@ class NAOStrategy(Strategy):
         ensemble: controllers trained per round (different initialisations).
         explore: candidates are ranked by ``mean + explore * std`` of the ensemble's
             predictions (needs ``ensemble >= 2`` to matter).
+        acquisition: how a round ranks its decoded candidates: ``"mean"`` (the predictor's
+            score, the paper) or ``"ei"`` (expected improvement under a Gaussian process
+            fitted on the controllers' embeddings of the evaluated cells,
+            :mod:`nao.controller.gp`: far from every label it is uncertain, where the MLP
+            predictor extrapolates). The neighbour half is always ranked by the predictor.
+            None (default): ``"ei"`` with adaptive rounds, ``"mean"`` with an explicit schedule.
+        random_pool: random unseen architectures added to each round's decoded candidates
+            before ranking (scaled like ``candidates`` in small rounds); with ``"ei"`` they are
+            how a round reaches basins that no gradient step from the top cells leads to.
+            None (default): as many as ``candidates`` with adaptive rounds, 0 with an explicit
+            schedule.
         semi_supervised: SemiNAS (Luo et al., 2020): after each fit, pseudo-label this many
             random unevaluated architectures with the controllers and train on both (0: off).
         controller: :class:`ControllerConfig` or dict of overrides of the space's default
@@ -109,6 +134,8 @@ class NAOStrategy(Strategy):
         neighbour_share: float | None = None,
         ensemble: int = DEFAULT_ENSEMBLE,
         explore: float = 0.0,
+        acquisition: str | None = None,
+        random_pool: int | None = None,
         semi_supervised: int = 0,
         controller: ControllerConfig | dict[str, Any] | None = None,
         fit_steps: int = DEFAULT_FIT_STEPS,
@@ -125,13 +152,16 @@ class NAOStrategy(Strategy):
             if int(value) < 1:
                 raise ConfigError(f"nao strategy option {name} must be >= 1, got {value}")
         for name, value in (("local_top", local_top), ("semi_supervised", semi_supervised), ("explore", explore),
-                            ("neighbour_share", neighbour_share or 0.0)):
+                            ("neighbour_share", neighbour_share or 0.0), ("random_pool", random_pool or 0)):
             if value < 0:
                 raise ConfigError(f"nao strategy option {name} must be >= 0, got {value}")
         if neighbour_share is not None and neighbour_share > 1.0:
             raise ConfigError(f"nao strategy option neighbour_share must be in [0, 1], got {neighbour_share}")
         if not 0.0 < round_fraction <= 1.0:
             raise ConfigError(f"nao strategy option round_fraction must be in (0, 1], got {round_fraction}")
+        if acquisition is not None and acquisition not in ACQUISITIONS:
+            raise ConfigError(f"nao strategy option acquisition must be one of {', '.join(ACQUISITIONS)}, "
+                              f"got {acquisition!r}")
         if isinstance(controller, dict):
             controller = for_space(space).override(controller)
         self.cfg = controller or for_space(space)
@@ -145,6 +175,13 @@ class NAOStrategy(Strategy):
             neighbour_share = DEFAULT_NEIGHBOUR_SHARE if per_round is None else 0.0
         self.neighbour_share = float(neighbour_share)
         self.semi_supervised = int(semi_supervised)
+        # The same split for the decoded half: adaptive rounds rank it (and as many random unseen cells
+        # as decoded ones) by expected improvement under a GP on the embeddings; the paper ranks the
+        # decoded candidates by the predictor alone.
+        adaptive = per_round is None
+        self.acquisition = acquisition or ("ei" if adaptive else "mean")
+        self.random_pool = int(random_pool if random_pool is not None else (self.candidates if adaptive else 0))
+        self._gp: GaussianProcess | None = None
         self.fit_steps, self.refit_steps, self.warm_start = int(fit_steps), int(refit_steps), warm_start
         self.device, self.threads = device, threads
         self._records: dict[Hashable, _Record] = {}
@@ -263,6 +300,24 @@ class NAOStrategy(Strategy):
             semi_supervised_fit(self._models, archs, values, unlabelled, self.rng, steps, self._optimizers)
         preds = np.mean([m.predict(m.tokens(archs)).cpu().numpy() for m in self._models], axis=0)
         self.last_fit_predictions = [(a, float(p), float(v)) for a, p, v in zip(archs, preds, values)]
+        self._gp = fit_gp(self._embed(archs), torch.as_tensor(values)) if self.acquisition != "mean" else None
+
+    def _embed(self, archs: Sequence[Architecture]) -> torch.Tensor:
+        """(B, M*H) float64 embeddings of ``archs`` by the M controllers, scaled so that a distance
+        is the root-mean-square of the controllers' distances."""
+        with torch.no_grad():
+            parts = []
+            for m in self._models:
+                with m.evaluating():
+                    parts.append(m.encode(m.tokens(archs))[1].cpu().to(torch.float64))
+        return torch.cat(parts, dim=1) / math.sqrt(len(parts))
+
+    def _rank(self, cands: list[Candidate]) -> list[Candidate]:
+        """``cands`` best first by the round's acquisition (stable: ties keep their order)."""
+        if self._gp is None or not cands:
+            return cands
+        score = self._gp.log_ei(self._embed([c.arch for c in cands])).numpy()
+        return [cands[i] for i in np.argsort(-score, kind="stable")]
 
     def _pretrain(self) -> None:
         """Teach the first controller's autoencoder the space, then share it with the others."""
@@ -283,8 +338,11 @@ class NAOStrategy(Strategy):
         seen = seen | {k for c in near for k in (self.space.key(c.arch), self.network_key(c.arch))}
         n_new = max(size, math.ceil(self.candidates * self._share(size)))
         cands = improve_candidates(self._models, top, n_new, seen, self.local_top, self.explore)
+        if self.random_pool:
+            cands += self._random_candidates(math.ceil(self.random_pool * self._share(size)), seen, cands)
         if self.feasible is not None:  # a constrained search: rank only the decodable feasible ones
             cands = [c for c in cands if self.feasible(c.arch)]
+        cands = self._rank(cands)
         chosen = near + cands[: size - len(near)]
         batch = [c.arch for c in chosen]
         for c in chosen:
@@ -312,6 +370,13 @@ class NAOStrategy(Strategy):
                 nbrs = [a for a in nbrs if self.feasible(a)]
             out += rank_candidates(self._models, [(a, 0.0) for a in nbrs], self.explore)[: n - len(out)]
         return out
+
+    def _random_candidates(self, n: int, seen: set[Hashable], cands: list[Candidate]) -> list[Candidate]:
+        """``n`` random unseen architectures (not among ``cands``) as step-0 candidates, predictor-scored."""
+        taken = set(seen) | {k for c in cands for k in (self.space.key(c.arch), self.network_key(c.arch))}
+        archs = self._random_unseen(n, taken)
+        mean, std = predict_mean_std(self._models, archs)
+        return [Candidate(a, 0.0, float(p)) for a, p in zip(archs, mean + self.explore * std)]
 
     def _random_unseen(self, n: int, taken: set[Hashable]) -> list[Architecture]:
         """Up to ``n`` random architectures whose networks (pruned keys) are neither recorded nor in ``taken``

@@ -1,0 +1,63 @@
+"""The GP on controller embeddings (:mod:`nao.controller.gp`): posterior, EI in log space, grid fit."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from nao.controller.gp import fit_gp, log_expected_improvement
+
+
+def _points(n: int, dim: int = 4, seed: int = 0) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, dim, generator=g, dtype=torch.float64)
+    return x / x.norm(dim=1, keepdim=True)  # unit norm, like the controller's embeddings
+
+
+def test_posterior_follows_the_labels_near_them_and_reverts_to_the_mean_far_away():
+    x = _points(30)
+    y = x[:, 0] * 3.0 + 1.0  # a smooth function of the embedding
+    gp = fit_gp(x, y)
+    mean, std = gp.posterior(x)
+    ys = (y - y.mean()) / y.std()
+    assert torch.corrcoef(torch.stack([mean, ys]))[0, 1] > 0.95
+    far = torch.full((1, 4), 50.0, dtype=torch.float64)
+    far_mean, far_std = gp.posterior(far)
+    assert abs(float(far_mean)) < 1e-3  # the constant prior mean of standardised labels
+    assert float(far_std) == pytest.approx(1.0, abs=1e-6)
+    assert float(std.max()) < 0.5
+
+
+def test_expected_improvement_prefers_the_unknown_over_the_known_mediocre():
+    x = _points(20)
+    y = torch.linspace(0.0, 1.0, 20, dtype=torch.float64)
+    gp = fit_gp(x, y)
+    # A training point with a middling label is known: almost no chance to improve on the best.
+    # A far point is an average cell with full uncertainty: some chance.
+    known, far = x[10:11], torch.full((1, 4), 50.0, dtype=torch.float64)
+    assert float(gp.log_ei(far)) > float(gp.log_ei(known))
+
+
+def test_log_expected_improvement_is_exact_where_direct_and_finite_and_monotone_in_the_tail():
+    z = torch.linspace(-5.0, 3.0, 81, dtype=torch.float64)
+    phi = torch.exp(-0.5 * z * z) / math.sqrt(2 * math.pi)
+    direct = torch.log(z * torch.special.ndtr(z) + phi)  # torch's ndtr is exact above -6
+    assert torch.allclose(log_expected_improvement(z), direct, atol=1e-9)
+    # Reference values (scipy: log(z ndtr(z) + φ(z))) where torch's ndtr is not.
+    ref = torch.tensor([-37.12236426169216, -55.5531220361216, -206.91783850941368, -457.72465376054663])
+    got = log_expected_improvement(torch.tensor([-8.0, -10.0, -20.0, -30.0], dtype=torch.float64))
+    assert torch.allclose(got, ref.to(torch.float64), atol=1e-6)
+    tail = log_expected_improvement(torch.tensor([-80.0, -40.0, -20.5, -19.5, -10.0], dtype=torch.float64))
+    assert torch.isfinite(tail).all()
+    assert (tail.diff() > 0).all()  # strictly increasing: far-below candidates keep an order
+
+
+def test_duplicated_embeddings_and_constant_labels_still_fit():
+    x = torch.cat([_points(5), _points(5)])  # every embedding twice (equivalent cells)
+    gp = fit_gp(x, torch.ones(10, dtype=torch.float64))
+    mean, std = gp.posterior(_points(3, seed=1))
+    assert torch.isfinite(mean).all() and torch.isfinite(std).all()
+    with pytest.raises(ValueError, match="two"):
+        fit_gp(x[:1], torch.ones(1))
