@@ -61,3 +61,21 @@ def test_duplicated_embeddings_and_constant_labels_still_fit():
     assert torch.isfinite(mean).all() and torch.isfinite(std).all()
     with pytest.raises(ValueError, match="two"):
         fit_gp(x[:1], torch.ones(1))
+
+
+def test_the_grid_point_is_the_one_with_the_highest_marginal_likelihood_and_subsampling_keeps_it(monkeypatch):
+    import nao.controller.gp as gp_module
+
+    x = _points(60, seed=3)
+    y = torch.sin(4 * x[:, 0]) + 0.05 * torch.randn(60, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    gp = fit_gp(x, y)
+    ys = (y - y.mean()) / y.std()
+    dist = torch.cdist(x, x)
+    scores = {(ln, nz): gp_module._fit_one(x, ys, dist, ln, nz)[0]
+              for ln in [f * float(dist[~torch.eye(60, dtype=torch.bool)].median()) for f in gp_module.LENGTH_FACTORS]
+              for nz in gp_module.NOISE_SHARES}
+    assert (gp.length, gp.noise) == pytest.approx(max(scores, key=scores.get))
+    # Scoring the grid on every other label (a large pool) picks a point, then fits on all labels.
+    monkeypatch.setattr(gp_module, "GRID_LABELS", 30)
+    sub = fit_gp(x, y)
+    assert sub.x.shape[0] == 60 and (sub.length, sub.noise) in scores
