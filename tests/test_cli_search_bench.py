@@ -47,6 +47,10 @@ def test_search_learns_the_synthetic_table(synthetic_nb201, tmp_path, strategy, 
         (["--budget", "0"], "--budget must be at least 1"),
         (["--set", "strategy_options.topk=3"], "unknown option 'topk' of strategy 'nao'"),
         (["--strategy", "local", "--set", "strategy_options.seed_archs=3"], "unknown option 'seed_archs' of strategy 'local'"),
+        # Bad values too, before a run directory exists (the constructor's own check).
+        (["--set", "strategy_options.per_round=0"], "nao strategy option per_round must be >= 1, got 0"),
+        (["--set", "strategy_options.acquisition=ucb"], "acquisition must be one of mean, ei, got 'ucb'"),
+        (["--set", "strategy_options.top_k=ten"], "strategy 'nao': bad option value (invalid literal"),
     ],
 )
 def test_search_bad_flags_exit_2(synthetic_nb201, tmp_path, capsys, argv, fragment):

@@ -34,10 +34,12 @@ def make_strategy(name: str, space: SearchSpace, seed: int = 0, *, objective: Ob
 _WIRED = ("self", "space", "seed", "objective", "feasible")
 
 
-def check_strategy_options(name: str, options: Mapping[str, Any]) -> None:
-    """Raise :class:`~nao.errors.ConfigError` naming the first option strategy ``name`` does not take.
+def check_strategy_options(name: str, options: Mapping[str, Any], space: SearchSpace | None = None) -> None:
+    """Raise :class:`~nao.errors.ConfigError` naming the first option strategy ``name`` does not take,
+    or, given the ``space``, the first value its constructor refuses.
 
-    Run kinds call it before a run directory exists, so a misspelt option is an input error.
+    Run kinds call it before a run directory exists, so a misspelt option or a bad value
+    (``per_round=0``) is an input error, not a run that fails once started.
 
     >>> check_strategy_options("nao", {"seed_archs": 5})
     >>> check_strategy_options("local", {"seed_archs": 5})
@@ -55,6 +57,13 @@ def check_strategy_options(name: str, options: Mapping[str, Any]) -> None:
     for key in options:
         if key not in known:
             raise ConfigError(f"unknown option {key!r} of strategy {name!r}; it takes: {', '.join(known) or 'none'}")
+    if space is not None:  # constructors check their values (and build nothing expensive)
+        try:
+            STRATEGIES.get(name)(space, seed=0, **options)
+        except ConfigError:
+            raise
+        except (TypeError, ValueError) as err:  # e.g. per_round="ten": int() refuses it
+            raise ConfigError(f"strategy {name!r}: bad option value ({err})") from err
 
 
 def strategy_names() -> list[str]:

@@ -337,7 +337,7 @@ class SupernetCnnKind(RunKind):
             # Record the thread count in use: CPU sums depend on it, and a resume reuses it to end identically.
             self.config = cfg = replace(cfg, threads=torch.get_num_threads())
         self.space = get_space(cfg.space)
-        check_strategy_options(cfg.strategy, cfg.strategy_options)
+        check_strategy_options(cfg.strategy, cfg.strategy_options, self.space)
         if not isinstance(self.space, ConvCellSpace):
             raise ConfigError(f"a supernet search needs a conv cell space (nao-ws, nao, darts), not {cfg.space!r}; "
                               f"to search {cfg.space} with a benchmark table use nao search tabular --benchmark FILE")

@@ -131,7 +131,7 @@ class SupernetRnnKind(RunKind):
             self.config = cfg = replace(cfg, threads=torch.get_num_threads())
         self.device = resolve_device(cfg.device)
         self.space = get_space(cfg.space)
-        check_strategy_options(cfg.strategy, cfg.strategy_options)
+        check_strategy_options(cfg.strategy, cfg.strategy_options, self.space)
         self.corpus = self.corpus or load_corpus(ptb_dir(cfg.data_dir))  # a missing corpus fails before the run dir
 
     def build(self, ctx: RunContext) -> Search:

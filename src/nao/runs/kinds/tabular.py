@@ -108,7 +108,7 @@ class TabularKind(RunKind):
             raise ConfigError("a tabular search needs --benchmark FILE (a .csv.gz table)")
         cfg.benchmark = str(Path(cfg.benchmark).resolve())  # resumable from any directory
         self.space = get_space(cfg.space)
-        check_strategy_options(cfg.strategy, cfg.strategy_options)
+        check_strategy_options(cfg.strategy, cfg.strategy_options, self.space)
         # The objective's column names the fidelity a query costs (val_acc_12ep: 12 of the table's 200 epochs).
         self.evaluator: Evaluator = TabularEvaluator(self.space, Path(cfg.benchmark),  # validates the file
                                                      epochs=column_epochs(Objective.of(cfg.objective).metric))

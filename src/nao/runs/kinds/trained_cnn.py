@@ -143,7 +143,7 @@ class TrainedCnnKind(TrainedKind):
     def prepare(self) -> None:
         cfg = self.config
         self.space = get_space(cfg.space)
-        check_strategy_options(cfg.strategy, cfg.strategy_options)
+        check_strategy_options(cfg.strategy, cfg.strategy_options, self.space)
         if not isinstance(self.space, ConvCellSpace):
             raise ConfigError(f"a trained-cnn search needs a conv cell space (nao-ws, nao, darts), not {cfg.space!r}")
         self.runtime = make_runtime(resolve_device(cfg.device))

@@ -107,7 +107,7 @@ class TrainedRnnKind(TrainedKind):
         if cfg.space not in RNN_SPACES:
             raise ConfigError(f"--space {cfg.space!r} is not a recurrent cell space; choose one of {', '.join(RNN_SPACES)}")
         self.space = get_space(cfg.space)
-        check_strategy_options(cfg.strategy, cfg.strategy_options)
+        check_strategy_options(cfg.strategy, cfg.strategy_options, self.space)
         self.device = resolve_device(cfg.device)
         self.corpus = load_corpus(ptb_dir(cfg.data_dir))
         # Fractions of a pass (rungs end on a validation: LMTrainingEvaluator.rung_steps).
