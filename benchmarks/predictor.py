@@ -23,7 +23,7 @@ from nao.controller.evaluate import METRICS, predict_eval
 from nao.data.paths import data_root
 from nao.evaluators.tabular import TabularBenchmark
 from nao.spaces import get_space
-from nao.strategies.nao import SEMINAS_UNLABELLED
+from nao.strategies.seminas import SEMINAS_UNLABELLED
 
 
 def variants(space) -> dict[str, tuple[ControllerConfig, int, int]]:

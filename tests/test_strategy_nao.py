@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from fakes import TokenSum
-from nao.controller.generate import Candidate
+from nao.controller.generate import Candidate, embeddings
 from nao.errors import ConfigError
 from nao.results import Result
 from nao.spaces import get_space, space_names
@@ -172,11 +172,11 @@ def test_an_ei_round_ranks_its_decoded_and_random_candidates_by_the_gps_log_ei()
     archs, _ = strategy._evaluated()
     pool = strategy.space.sample_distinct(np.random.default_rng(5), 30, set())
     ranked = strategy._rank([Candidate(a, 0.0, 0.0) for a in pool])
-    score = strategy._gp.log_ei(strategy._embed([c.arch for c in ranked])).numpy()
+    score = strategy._gp.log_ei(embeddings(strategy._models, [c.arch for c in ranked])).numpy()
     assert (np.diff(score) <= 1e-12).all()  # best expected improvement first
     # The GP knows the evaluated cells: its uncertainty there is below that at unseen ones.
-    _, seen_std = strategy._gp.posterior(strategy._embed(archs))
-    _, new_std = strategy._gp.posterior(strategy._embed(pool))
+    _, seen_std = strategy._gp.posterior(embeddings(strategy._models, archs))
+    _, new_std = strategy._gp.posterior(embeddings(strategy._models, pool))
     assert float(seen_std.mean()) < float(new_std.mean())
 
 

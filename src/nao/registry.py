@@ -109,7 +109,7 @@ SPACES: Registry = Registry("space", ("nao.spaces.nb201", "nao.spaces.cells", "n
 STRATEGIES: Registry = Registry(
     "strategy",
     ("nao.strategies.random", "nao.strategies.rea", "nao.strategies.local", "nao.strategies.nao",
-     "nao.strategies.bananas", "nao.strategies.optuna_samplers"),
+     "nao.strategies.seminas", "nao.strategies.bananas", "nao.strategies.optuna_samplers"),
     "nao.strategies",
 )
 EVALUATORS: Registry = Registry(

@@ -21,6 +21,7 @@ True
 
 from __future__ import annotations
 
+import math
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 
@@ -116,6 +117,17 @@ def predict_mean_std(
         return np.zeros(0), np.zeros(0)
     preds = np.stack([m.predict(m.tokens(archs)).cpu().numpy() for m in models])  # (M, B)
     return preds.mean(axis=0), preds.std(axis=0)
+
+
+def embeddings(models: Sequence[EncoderPredictorDecoder], archs: Sequence[Architecture]) -> torch.Tensor:
+    """(B, M*H) float64 embeddings of ``archs`` by the M ``models`` (dropout off), scaled by 1/sqrt(M) so that
+    a squared distance is the mean of the models' squared distances."""
+    with torch.no_grad():
+        parts = []
+        for m in models:
+            with m.evaluating():
+                parts.append(m.encode(m.tokens(archs))[1].cpu().to(torch.float64))
+    return torch.cat(parts, dim=1) / math.sqrt(len(parts))
 
 
 def neighbour_candidates(

@@ -44,6 +44,7 @@ from nao.controller.fit import (
 )
 from nao.controller.generate import (
     Candidate,
+    embeddings,
     improve_candidates,
     neighbour_candidates,
     predict_mean_std,
@@ -300,23 +301,13 @@ class NAOStrategy(Strategy):
             semi_supervised_fit(self._models, archs, values, unlabelled, self.rng, steps, self._optimizers)
         preds = np.mean([m.predict(m.tokens(archs)).cpu().numpy() for m in self._models], axis=0)
         self.last_fit_predictions = [(a, float(p), float(v)) for a, p, v in zip(archs, preds, values)]
-        self._gp = fit_gp(self._embed(archs), torch.as_tensor(values)) if self.acquisition != "mean" else None
-
-    def _embed(self, archs: Sequence[Architecture]) -> torch.Tensor:
-        """(B, M*H) float64 embeddings of ``archs`` by the M controllers, scaled so that a distance
-        is the root-mean-square of the controllers' distances."""
-        with torch.no_grad():
-            parts = []
-            for m in self._models:
-                with m.evaluating():
-                    parts.append(m.encode(m.tokens(archs))[1].cpu().to(torch.float64))
-        return torch.cat(parts, dim=1) / math.sqrt(len(parts))
+        self._gp = fit_gp(embeddings(self._models, archs), torch.as_tensor(values)) if self.acquisition != "mean" else None
 
     def _rank(self, cands: list[Candidate]) -> list[Candidate]:
         """``cands`` best first by the round's acquisition (stable: ties keep their order)."""
         if self._gp is None or not cands:
             return cands
-        score = self._gp.log_ei(self._embed([c.arch for c in cands])).numpy()
+        score = self._gp.log_ei(embeddings(self._models, [c.arch for c in cands])).numpy()
         return [cands[i] for i in np.argsort(-score, kind="stable")]
 
     def _pretrain(self) -> None:
@@ -384,31 +375,3 @@ class NAOStrategy(Strategy):
         recorded = {self.network_key(r.arch) for r in self._records.values()}
         return self.space.sample_distinct(self.rng, n, set(taken) | recorded, key=self.network_key,
                                           accept=self.feasible)
-
-
-# Pseudo-labelled architectures per SemiNAS round. The paper's NASBench-101 setting uses
-# M = 10,000 (about 2.4% of its 423k cells; official script default ``--m 10000``); the
-# same share of NB201's 15,625 cells would be ~375. 1000 (as many as the reconstruction
-# pre-training sees) keeps the second stage's cost at a fixed number of steps (the pool
-# size only changes the number of epochs) and covers a larger share of a small space.
-SEMINAS_UNLABELLED = 1000
-
-
-@STRATEGIES.register("seminas")
-class SemiNASStrategy(NAOStrategy):
-    """SemiNAS (Luo, Tan, Wang, Qin, Chen, Liu; NeurIPS 2020): NAO whose controllers, after each
-    fit on the evaluated architectures, pseudo-label ``semi_supervised`` random unevaluated
-    ones and train again on both (labelled pairs repeated ten times, as the official code).
-
-    A registered name rather than only the ``semi_supervised`` option of ``nao`` so that
-    ``nao bench --strategies nao,seminas`` compares the two on equal terms; everything else
-    (proposal, rounds, defaults) is NAO's, so an improvement to one is one to both.
-
-    >>> from nao.spaces import get_space
-    >>> SemiNASStrategy(get_space("nb201")).semi_supervised
-    1000
-    """
-
-    def __init__(self, space: SearchSpace, seed: int = 0, *, semi_supervised: int = SEMINAS_UNLABELLED,
-                 **kwargs: Any) -> None:
-        super().__init__(space, seed, semi_supervised=semi_supervised, **kwargs)
