@@ -141,7 +141,15 @@ def test_bench_summary_and_cli(small_table, tmp_path, capsys):
     s = json.loads(out.read_text())
     assert s["random"]["gpu_hours_to"]["99.00"] is None  # never reached within the budget
     assert s["random-mf"]["gpu_hours_to"]["80.00"] is not None
+    # The picture beside the JSON: accuracy against compute and against wall time, one line per arm.
+    png = out.with_suffix(".png")
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and f"plot: {png}" in text
+    from nao.viz.fidelityplot import fidelity_figure
+
+    fig = fidelity_figure(s)
+    assert [len(ax.get_lines()) for ax in fig.axes] == [2 + 2, 2 + 2]  # two arms, two target lines
     assert main(["bench", "--benchmark", str(path), "--fidelity", "asha", "--max-gpu-hours", "0"]) == 2
+    assert main(["bench", "--benchmark", str(path), "--fidelity", "asha", "--plot", str(tmp_path / "f.txt")]) == 2
 
 
 def test_the_simulators_eta_defaults_to_the_rungs_ratio(small_table):

@@ -41,10 +41,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.fidelity:
-        return bench_fidelity.run(args)
-    strategies = [s.strip() for s in (args.strategies or "nao,local,rea,random").split(",") if s.strip()]
     plots = _plot_paths(args.plot, args.json_out)  # bad paths fail now, before any run is spent
+    if args.fidelity:
+        return bench_fidelity.run(args, plots)
+    strategies = [s.strip() for s in (args.strategies or "nao,local,rea,random").split(",") if s.strip()]
     start = time.perf_counter()
     bars: list[tqdm] = []
 

@@ -13,6 +13,7 @@ import json
 import sys
 import time
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 
 from tqdm import tqdm
@@ -42,12 +43,10 @@ def add_flags(p: argparse.ArgumentParser) -> None:
                    help="test accuracies (%%) whose compute-to-reach is reported (default: 94.30,94.35)")
 
 
-def run(args: argparse.Namespace) -> int:
-    """``nao bench --fidelity ...``."""
+def run(args: argparse.Namespace, plots: Sequence[Path] = ()) -> int:
+    """``nao bench --fidelity ...``; ``plots``: PNG paths for :func:`nao.viz.fidelityplot.plot_fidelity_bench`."""
     if args.constraint:
         raise ConfigError("--constraint does not apply with --fidelity (the simulator searches the whole table)")
-    if getattr(args, "plot", None):
-        raise ConfigError("--plot does not apply with --fidelity (the summary's curves are in its JSON)")
     arms = [a.strip() for a in (args.strategies or ",".join(ARMS)).split(",") if a.strip()]
     try:
         targets = [float(t) for t in args.targets.split(",") if t.strip()]
@@ -75,4 +74,10 @@ def run(args: argparse.Namespace) -> int:
     if args.json_out:
         Path(args.json_out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json_out).write_text(json.dumps(summary, indent=2))
+    if plots:
+        from nao.viz.fidelityplot import plot_fidelity_bench
+
+        for path in plots:
+            plot_fidelity_bench(summary, path)
+            print(f"plot: {path}")
     return 0
