@@ -35,7 +35,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", dest="json_out", default=None,
                    help="also write the summary as JSON here (and its plot beside it, same name with .png)")
     p.add_argument("--plot", default=None, metavar="FILE.png",
-                   help="draw best-so-far against queries per strategy (± s.e.), validation and test panels")
+                   help="draw best-so-far against queries per strategy (± s.e.), validation and test panels; "
+                        "with --fidelity, test accuracy against simulated compute and wall time per arm")
     bench_fidelity.add_flags(p)
     p.set_defaults(func=run)
 
