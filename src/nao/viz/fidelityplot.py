@@ -61,8 +61,9 @@ def fidelity_figure(summary: dict[str, Any], title: str = ""):
                 sem = np.nan_to_num(np.asarray(curve["sem"], dtype=float))
                 ax.fill_between(x, mean - sem, mean + sem, color=colour, alpha=0.2, lw=0)
             finite = mean[np.isfinite(mean)]
-            # The lowest mean a tenth of the way in: the first minutes' incumbents would squash the rest.
-            lows.append(float(finite[min(len(finite) - 1, len(finite) // 10)]))
+            # The lowest mean after the first tenth: the first minutes' incumbents would squash the rest, but a
+            # later dip (a synchronous scheduler's incumbent switching rungs) stays in view.
+            lows.append(float(finite[len(finite) // 10:].min()))
             tops.append(float(finite.max()))
         for t in summary.get("_targets") or []:
             ax.axhline(t, color="black", ls=":", lw=1.0)
@@ -75,7 +76,7 @@ def fidelity_figure(summary: dict[str, Any], title: str = ""):
                   title="mean at the end of the budget", title_fontsize=8)
     axes[0].set_ylabel("test accuracy (%) of the best-validation architecture")
     if lows and tops:
-        lo, hi = min(lows), max(tops)
+        lo, hi = min(lows + list(summary.get("_targets") or [])), max(tops)
         pad = max(0.05 * (hi - lo), 0.05)
         axes[0].set_ylim(lo - pad, hi + pad)
     fig.suptitle(title or _title(summary), fontsize=11)
