@@ -27,7 +27,7 @@ import os
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -122,11 +122,18 @@ _WORKER: dict = {}
 
 
 def _init_worker(space_name: str, path: str, budget: int, checkpoints: list[int], threads: int,
-                 constraint: Constraint | None = None, cost_levels: Sequence[float] = ()) -> None:
+                 constraint: Constraint | None = None, cost_levels: Sequence[float] = (),
+                 proxies: str | None = None) -> None:
     import torch
 
     torch.set_num_threads(threads)  # seeds run in parallel processes; don't oversubscribe cores
     space = get_space(space_name)
+    if proxies is not None:
+        from nao.proxies.table import ProxyTable
+
+        _WORKER["proxies"] = ProxyTable.load(proxies, space)
+    else:
+        _WORKER.pop("proxies", None)
     _WORKER.update(
         space=space,
         evaluator=TabularEvaluator(space, TabularBenchmark.load(path, space)),
@@ -143,21 +150,32 @@ def _run_job(job: _Job) -> tuple[_Job, list[float], list[float], float, float, d
     ``{"cost": spent after each checkpoint, "test"/"val": scores within each cost level}``, per-query curves)."""
     space, evaluator = _WORKER["space"], _WORKER["evaluator"]
     start = time.perf_counter()
+    zero_cost = None
+    if "proxies" in _WORKER:  # a fresh source per run: each run pays for the cells it scores
+        from nao.proxies.source import TableZeroCost
+
+        zero_cost = TableZeroCost(_WORKER["proxies"])
     if _WORKER["constraint"] is None:
-        strategy = make_strategy(job.strategy, space, seed=job.seed)
+        strategy = make_strategy(job.strategy, space, seed=job.seed, zero_cost=zero_cost)
     else:
-        strategy = constrain(job.strategy, space, _WORKER["constraint"], evaluator.table, seed=job.seed)
-    study = Study(space, strategy, evaluator)
+        strategy = constrain(job.strategy, space, _WORKER["constraint"], evaluator.table, seed=job.seed,
+                             zero_cost=zero_cost)
+    zc_spent: list[float] = []  # proxy seconds paid by the time of each query
+    study = Study(space, strategy, evaluator,
+                  callbacks=[lambda _r: zc_spent.append(zero_cost.spent_s if zero_cost else 0.0)])
     study.run(_WORKER["budget"])
+    # Proxy scoring is compute too: each query's cost carries what was paid for proxies since the last one.
+    history = [replace(r, cost=r.cost + zc_spent[i] - (zc_spent[i - 1] if i else 0.0))
+               for i, r in enumerate(study.history)]
     report = "test_acc" if "test_acc" in evaluator.table.metrics else "val_acc"
-    tests = [best_test_at(study.history, n, report) for n in _WORKER["checkpoints"]]
-    vals = [best_val_at(study.history, n) for n in _WORKER["checkpoints"]]
+    tests = [best_test_at(history, n, report) for n in _WORKER["checkpoints"]]
+    vals = [best_val_at(history, n) for n in _WORKER["checkpoints"]]
     infeasible = strategy.infeasible_fraction if isinstance(strategy, ConstrainedStrategy) else 0.0
-    within = [queries_within(study.history, c) for c in _WORKER["cost_levels"]]
-    compute = {"cost": [float(sum(r.cost for r in study.history[:n])) for n in _WORKER["checkpoints"]],
-               "test": [best_test_at(study.history, k, report) for k in within],
-               "val": [best_val_at(study.history, k) for k in within]}
-    curves = best_so_far_curves(study.history, _WORKER["budget"], report)
+    within = [queries_within(history, c) for c in _WORKER["cost_levels"]]
+    compute = {"cost": [float(sum(r.cost for r in history[:n])) for n in _WORKER["checkpoints"]],
+               "test": [best_test_at(history, k, report) for k in within],
+               "val": [best_val_at(history, k) for k in within]}
+    curves = best_so_far_curves(history, _WORKER["budget"], report)
     return job, tests, vals, infeasible, time.perf_counter() - start, compute, curves
 
 
@@ -212,8 +230,13 @@ def run_bench(
     workers: int | None = None,
     progress: Callable[[str, int, float], None] | None = None,
     constraint: str | Constraint | None = None,
+    proxies: str | os.PathLike | None = None,
 ) -> dict[str, dict[str, dict]]:
     """Run every strategy for seeds ``0..seeds-1`` and summarise per checkpoint.
+
+    With ``proxies`` (a proxy file of the table's cells, :mod:`nao.proxies.table`) every strategy gets
+    zero-cost proxies (those that use them: ``nao``, ``random-zc``, ``local-zc``), and the seconds each run
+    pays for them join its compute (``cost_*``, ``_by_cost``).
 
     Returns ``{strategy: {str(N): {"mean", "sem", "per_seed", "val_mean", "val_sem",
     "val_per_seed", "cost_mean", "cost_sem", "cost_per_seed"}}, "_time_s": {strategy: s}}``:
@@ -238,6 +261,11 @@ def run_bench(
         raise ConfigError(f"--seeds must be at least 1, got {seeds}")
     table = TabularBenchmark.load(benchmark, sp)  # validate once, in this process, with clear errors
     check_budget(budget, sp, len(table), str(benchmark))
+    if proxies is not None:
+        from nao.proxies.table import ProxyTable
+
+        ProxyTable.load(proxies, sp).check_covers(table.archs, str(benchmark))  # BenchmarkFileError naming the cell
+        proxies = str(proxies)
     if isinstance(constraint, str):
         constraint = table_feasibility(constraint, table).constraint  # ConfigError naming the text
     if constraint is not None:
@@ -258,7 +286,7 @@ def run_bench(
     # Equal-compute levels: N average queries of the table (its mean train_time_s is a 200-epoch training).
     mean_cost = float(np.mean(table.metrics["train_time_s"])) if "train_time_s" in table.metrics else 0.0
     levels = [c * mean_cost for c in checkpoints] if mean_cost > 0 else []
-    init = (space, str(benchmark), budget, checkpoints, 1, constraint, levels)
+    init = (space, str(benchmark), budget, checkpoints, 1, constraint, levels, proxies)
     for job, job_tests, job_vals, job_infeasible, elapsed, compute, (test_curve, val_curve) in map_jobs(
             _run_job, jobs, workers, _init_worker, init):
         curves[job.strategy]["test"][job.seed], curves[job.strategy]["val"][job.seed] = test_curve, val_curve

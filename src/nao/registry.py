@@ -109,7 +109,8 @@ SPACES: Registry = Registry("space", ("nao.spaces.nb201", "nao.spaces.cells", "n
 STRATEGIES: Registry = Registry(
     "strategy",
     ("nao.strategies.random", "nao.strategies.rea", "nao.strategies.local", "nao.strategies.nao",
-     "nao.strategies.seminas", "nao.strategies.bananas", "nao.strategies.optuna_samplers"),
+     "nao.strategies.seminas", "nao.strategies.bananas", "nao.strategies.optuna_samplers",
+     "nao.strategies.zero_cost"),
     "nao.strategies",
 )
 EVALUATORS: Registry = Registry(
@@ -132,7 +133,7 @@ PRESETS: Registry = Registry(
 )
 #: ``nao`` subcommands, in help order: modules with ``add_parser(subparsers)``.
 COMMANDS: Registry = Registry(
-    "command", ("nao.cli.search", "nao.cli.bench", "nao.cli.predict_eval", "nao.cli.train", "nao.cli.report",
+    "command", ("nao.cli.search", "nao.cli.bench", "nao.cli.proxies", "nao.cli.predict_eval", "nao.cli.train", "nao.cli.report",
                 "nao.cli.deploy", "nao.cli.dashboard"),
     "nao.commands",
 )

@@ -32,6 +32,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--constraint", default=None,
                    help="only propose architectures satisfying METRIC(<=|<|>=|>)NUMBER on a cost column of the table, "
                         "e.g. 'params_m<=0.5'; infeasible ones are never evaluated nor counted")
+    p.add_argument("--proxies", default=None, metavar="ZC.csv.gz",
+                   help="zero-cost proxies of the table's cells (written by nao proxies): nao, random-zc and local-zc "
+                        "use them, and their scoring seconds count as compute")
     p.add_argument("--json", dest="json_out", default=None,
                    help="also write the summary as JSON here (and its plot beside it, same name with .png)")
     p.add_argument("--plot", default=None, metavar="FILE.png",
@@ -58,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         summary = run_bench(args.space, args.benchmark, strategies, args.budget, args.seeds,
-                            workers=args.workers, progress=tick, constraint=args.constraint)
+                            workers=args.workers, progress=tick, constraint=args.constraint, proxies=args.proxies)
     finally:
         for bar in bars:
             bar.close()

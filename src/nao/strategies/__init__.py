@@ -20,18 +20,21 @@ from nao.strategies.base import Strategy
 
 
 def make_strategy(name: str, space: SearchSpace, seed: int = 0, *, objective: Objective | str = "val_acc",
-                  feasible: Callable[[Architecture], bool] | None = None, **kwargs: Any) -> Strategy:
+                  feasible: Callable[[Architecture], bool] | None = None, zero_cost: Any = None,
+                  **kwargs: Any) -> Strategy:
     """Build the registered strategy ``name`` for ``space``, ranking by ``objective`` and, in a
-    constrained search, generating only what ``feasible`` accepts (:class:`Strategy`).
+    constrained search, generating only what ``feasible`` accepts; ``zero_cost``
+    (:class:`~nao.proxies.source.ZeroCost`) gives it zero-cost proxies (:class:`Strategy`).
 
     Raises :class:`~nao.errors.ConfigError` for an unknown name or option (:func:`check_strategy_options`).
     """
     check_strategy_options(name, kwargs)
-    return STRATEGIES.get(name)(space, seed=seed, objective=objective, feasible=feasible, **kwargs)
+    return STRATEGIES.get(name)(space, seed=seed, objective=objective, feasible=feasible, zero_cost=zero_cost,
+                                **kwargs)
 
 
 # Constructor arguments the run wires itself (every strategy takes them): not options a user sets.
-_WIRED = ("self", "space", "seed", "objective", "feasible")
+_WIRED = ("self", "space", "seed", "objective", "feasible", "zero_cost")
 
 
 def check_strategy_options(name: str, options: Mapping[str, Any], space: SearchSpace | None = None) -> None:

@@ -12,8 +12,13 @@ from collections.abc import Callable, Hashable, Sequence
 
 import numpy as np
 
+from typing import TYPE_CHECKING
+
 from nao.results import Objective, Result
 from nao.spaces.base import Architecture, SearchSpace
+
+if TYPE_CHECKING:
+    from nao.proxies.source import ZeroCost
 
 
 class Strategy(ABC):
@@ -27,8 +32,8 @@ class Strategy(ABC):
     depend on how results are chunked into calls (a resumed run replays them in batches).
 
     Every strategy's constructor takes, besides its own options, the keywords ``objective``
-    (:attr:`objective`; default ``"val_acc"``) and ``feasible`` (:attr:`feasible`), and passes
-    them on to this one.
+    (:attr:`objective`; default ``"val_acc"``), ``feasible`` (:attr:`feasible`) and ``zero_cost``
+    (:attr:`zero_cost`), and passes them on to this one.
     """
 
     #: The validation metric optimised and its direction (the :class:`~nao.study.Study` checks it is
@@ -38,13 +43,18 @@ class Strategy(ABC):
     #: that generate candidates in bulk (NAO): only architectures it accepts are generated, so
     #: no proposal has to be refused (and a round redone) afterwards. None: no filter.
     feasible: Callable[[Architecture], bool] | None
+    #: Given by a search with zero-cost proxies (:mod:`nao.proxies.source`): scores of untrained networks,
+    #: each paid for once (its ``spent_s`` joins the search's compute). Strategies that use it say how;
+    #: the others ignore it. None: no proxies.
+    zero_cost: ZeroCost | None
 
     def __init__(self, space: SearchSpace, seed: int = 0, *, objective: Objective | str = "val_acc",
-                 feasible: Callable[[Architecture], bool] | None = None) -> None:
+                 feasible: Callable[[Architecture], bool] | None = None, zero_cost: ZeroCost | None = None) -> None:
         self.space = space
         self.rng = np.random.default_rng(seed)
         self.objective = Objective.of(objective)  # ConfigError for a test metric
         self.feasible = feasible
+        self.zero_cost = zero_cost
 
     @abstractmethod
     def ask(self, n: int) -> list[Architecture]:

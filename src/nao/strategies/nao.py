@@ -69,6 +69,12 @@ MAX_ROUND = 10
 DEFAULT_NEIGHBOUR_SHARE = 0.5
 # Ways a round ranks its candidates (see the ``acquisition`` option).
 ACQUISITIONS = ("mean", "ei")
+# Cells scored by the zero-cost proxies to choose the seed pool from: 1,000 random NB201 cells cost ~11 CPU-minutes
+# (about a third of one 200-epoch training of an average cell, counted as GPU time), and their top 1% is the
+# part of the space a 10-cell pool can afford to start from.
+DEFAULT_ZC_POOL = 1000
+# Share of the seed pool drawn at random from the rest of that pool (2 of 10).
+DEFAULT_ZC_RANDOM = 0.2
 
 
 @dataclass
@@ -112,6 +118,14 @@ class NAOStrategy(Strategy):
             schedule.
         semi_supervised: SemiNAS (Luo et al., 2020): after each fit, pseudo-label this many
             random unevaluated architectures with the controllers and train on both (0: off).
+        zc_pool: with zero-cost proxies (the run's ``zero_cost``; ignored without): the seed pool is
+            chosen from this many random cells, scored by the proxies (each paid for) and ranked by their
+            label-free aggregate; 0: a plain random seed pool.
+        zc_random: share of the seed pool drawn at random from the rest of that pool instead of from its
+            top, so the first fit also sees cells the proxies rate poorly (the predictor learns the
+            space's range, not only its proxy-favoured corner).
+        zc_features: with zero-cost proxies, the GP of an ``"ei"`` round reads each cell's proxy quantiles
+            beside its embedding (:mod:`nao.proxies.aggregate`).
         controller: :class:`ControllerConfig` or dict of overrides of the space's default
             (:func:`nao.controller.config.for_space`).
         fit_steps: gradient steps of the first fit (epochs follow from the pool size).
@@ -138,6 +152,9 @@ class NAOStrategy(Strategy):
         acquisition: str | None = None,
         random_pool: int | None = None,
         semi_supervised: int = 0,
+        zc_pool: int = DEFAULT_ZC_POOL,
+        zc_random: float = DEFAULT_ZC_RANDOM,
+        zc_features: bool = True,
         controller: ControllerConfig | dict[str, Any] | None = None,
         fit_steps: int = DEFAULT_FIT_STEPS,
         refit_steps: int = 50,
@@ -152,7 +169,10 @@ class NAOStrategy(Strategy):
                             ("fit_steps", fit_steps), ("refit_steps", refit_steps)):
             if int(value) < 1:
                 raise ConfigError(f"nao strategy option {name} must be >= 1, got {value}")
+        if not 0.0 <= zc_random <= 1.0:
+            raise ConfigError(f"nao strategy option zc_random must be in [0, 1], got {zc_random}")
         for name, value in (("local_top", local_top), ("semi_supervised", semi_supervised), ("explore", explore),
+                            ("zc_pool", zc_pool),
                             ("neighbour_share", neighbour_share or 0.0), ("random_pool", random_pool or 0)):
             if value < 0:
                 raise ConfigError(f"nao strategy option {name} must be >= 0, got {value}")
@@ -176,6 +196,7 @@ class NAOStrategy(Strategy):
             neighbour_share = DEFAULT_NEIGHBOUR_SHARE if per_round is None else 0.0
         self.neighbour_share = float(neighbour_share)
         self.semi_supervised = int(semi_supervised)
+        self.zc_pool, self.zc_random, self.zc_features = int(zc_pool), float(zc_random), bool(zc_features)
         # The same split for the decoded half: adaptive rounds rank it (and as many random unseen cells
         # as decoded ones) by expected improvement under a GP on the embeddings; the paper ranks the
         # decoded candidates by the predictor alone.
@@ -253,8 +274,22 @@ class NAOStrategy(Strategy):
         # tight bound, and 6 of 30 seeds stuck in a poor basin: BENCHMARKS.md, issue 16.)
         n_seed = self.seed_archs - len(self._records)
         if n_seed > 0:
+            if self.zero_cost is not None and self.zc_pool > 0:
+                return self._zero_cost_seeds(n_seed)
             return self._random_unseen(n_seed, set())
         return self._next_round()
+
+    def _zero_cost_seeds(self, n: int) -> list[Architecture]:
+        """``n`` seeds from ``zc_pool`` random cells: the aggregate's best, and a ``zc_random`` share of the rest."""
+        assert self.zero_cost is not None
+        pool = self._random_unseen(max(self.zc_pool, n), set())
+        self.zero_cost.set_reference(pool)  # a uniform sample of the space: the features' fixed yardstick
+        order = np.argsort(-self.zero_cost.aggregate(pool), kind="stable")
+        n_random = min(int(round(self.zc_random * n)), max(len(pool) - n, 0))
+        top = [pool[i] for i in order[: n - n_random]]
+        rest = order[n - n_random:]
+        picked = self.rng.choice(len(rest), size=n_random, replace=False) if n_random else []
+        return top + [pool[rest[i]] for i in sorted(picked)]
 
     def _next_round(self) -> list[Architecture]:
         archs, values = self._evaluated()
@@ -301,13 +336,25 @@ class NAOStrategy(Strategy):
             semi_supervised_fit(self._models, archs, values, unlabelled, self.rng, steps, self._optimizers)
         preds = np.mean([m.predict(m.tokens(archs)).cpu().numpy() for m in self._models], axis=0)
         self.last_fit_predictions = [(a, float(p), float(v)) for a, p, v in zip(archs, preds, values)]
-        self._gp = fit_gp(embeddings(self._models, archs), torch.as_tensor(values)) if self.acquisition != "mean" else None
+        self._gp = fit_gp(self._gp_inputs(archs), torch.as_tensor(values)) if self.acquisition != "mean" else None
+
+    def _gp_inputs(self, archs: list[Architecture]) -> torch.Tensor:
+        """The GP's view of ``archs``: the controllers' embeddings, and with proxies their quantile features.
+
+        The feature block is scaled to at most unit norm, like the unit-norm embedding, so neither half
+        dominates the kernel's distances.
+        """
+        emb = embeddings(self._models, archs)
+        if self.zero_cost is None or not self.zc_features:
+            return emb
+        feats = torch.as_tensor(self.zero_cost.features(archs), dtype=emb.dtype)
+        return torch.cat([emb, feats / math.sqrt(feats.shape[1])], dim=1)
 
     def _rank(self, cands: list[Candidate]) -> list[Candidate]:
         """``cands`` best first by the round's acquisition (stable: ties keep their order)."""
         if self._gp is None or not cands:
             return cands
-        score = self._gp.log_ei(embeddings(self._models, [c.arch for c in cands])).numpy()
+        score = self._gp.log_ei(self._gp_inputs([c.arch for c in cands])).numpy()
         return [cands[i] for i in np.argsort(-score, kind="stable")]
 
     def _pretrain(self) -> None:

@@ -1,0 +1,1 @@
+"""Zero-cost proxies (:mod:`nao.proxies.measures`), their label-free aggregate and the scoring of whole tables."""
