@@ -32,27 +32,38 @@ sys.path.insert(0, str(Path(__file__).parent))
 from nb201_other_fidelity import write_12ep_table  # noqa: E402
 
 _EVALUATORS: dict[str, TabularEvaluator] = {}
+_PROXIES: dict = {}
 
 
-def _init(tables: dict[str, str]) -> None:
+def _init(tables: dict[str, str], proxies: str | None = None) -> None:
     import torch
 
     torch.set_num_threads(1)
     space = get_space("nb201")
     for name, path in tables.items():
         _EVALUATORS[name] = TabularEvaluator(space, TabularBenchmark.load(path, space))
+    if proxies:
+        from nao.proxies.table import ProxyTable
+
+        _PROXIES["table"] = ProxyTable.load(proxies, space)
 
 
 def _job(args: tuple[str, str, str, dict, int, int]) -> tuple[str, str, int, list[float], list[float], float]:
     landscape, label, strategy, opts, seed, budget = args
     ev = _EVALUATORS[landscape]
     start = time.perf_counter()
-    study = Study(ev.space, make_strategy(strategy, ev.space, seed=seed, **opts), ev)
+    zero_cost = None
+    if "table" in _PROXIES and not opts.pop("no_proxies", False):  # "no_proxies": true runs an arm without them
+        from nao.proxies.source import TableZeroCost
+
+        zero_cost = TableZeroCost(_PROXIES["table"])
+    study = Study(ev.space, make_strategy(strategy, ev.space, seed=seed, zero_cost=zero_cost, **opts), ev)
     study.run(budget)
     points = checkpoints_for(budget)
     scores = [best_test_at(study.history, n) for n in points]
     vals = [best_val_at(study.history, n) for n in points]
-    return landscape, label, seed, scores, vals, time.perf_counter() - start
+    zc_s = zero_cost.spent_s if zero_cost is not None else 0.0
+    return landscape, label, seed, scores, vals, time.perf_counter() - start, zc_s
 
 
 def main() -> None:
@@ -64,12 +75,14 @@ def main() -> None:
     p.add_argument("--budget", type=int, default=50)
     p.add_argument("--seeds", type=int, default=30)
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    p.add_argument("--proxies", default=None, help="a proxy file: every arm gets zero-cost proxies (nao, *-zc use them)")
     p.add_argument("--json", default=None)
     args = p.parse_args()
     runs: list[tuple[str, str, dict]] = [(b, b, {}) for b in args.baselines.split(",") if b]
     for v in args.variant:
         name, _, opts = v.partition("=")
-        runs.append((name, "nao", json.loads(opts or "{}")))
+        opts_d = json.loads(opts or "{}")
+        runs.append((name, opts_d.pop("strategy", "nao"), opts_d))  # "strategy": another registered one
     with tempfile.TemporaryDirectory() as tmp:
         tables = {}
         for land in args.landscapes.split(","):
@@ -84,9 +97,11 @@ def main() -> None:
         scores: dict = {}
         vals: dict = {}
         times: dict = {}
+        zc_spent: dict = {}
         start = time.perf_counter()
-        with ProcessPoolExecutor(args.workers, initializer=_init, initargs=(tables,)) as pool:
-            for land, label, seed, s, v, dt in pool.map(_job, jobs):
+        with ProcessPoolExecutor(args.workers, initializer=_init, initargs=(tables, args.proxies)) as pool:
+            for land, label, seed, s, v, dt, zc_s in pool.map(_job, jobs):
+                zc_spent.setdefault((land, label), []).append(zc_s)
                 scores.setdefault(land, {}).setdefault(label, {}).setdefault(seed, s)
                 vals.setdefault(land, {}).setdefault(label, {}).setdefault(seed, v)
                 times[(land, label)] = times.get((land, label), 0.0) + dt
@@ -95,7 +110,7 @@ def main() -> None:
         print(f"\n{land}: test acc (%) of the best-val arch | best val acc (%) after N queries, "
               f"mean ± sem over {args.seeds} seeds")
         print(f"{'variant':<14}" + "".join(f"{'test@' + str(n):>16}" for n in points)
-              + "".join(f"{'val@' + str(n):>16}" for n in points) + "   s/run")
+              + "".join(f"{'val@' + str(n):>16}" for n in points) + "   s/run  proxy CPU-s/run")
         for label, by_seed in per.items():
             seeds = sorted(by_seed)
             cols = [summarize([by_seed[k][i] for k in seeds]) for i in range(len(points))]
@@ -103,7 +118,9 @@ def main() -> None:
             out.setdefault(land, {})[label] = {str(n): {**c, **v} for n, c, v in zip(points, cols, vcols)}
             cells = "".join(f"{c['mean']:>10.2f} ± {c['sem']:.2f}" for c in cols)
             cells += "".join(f"{v['val_mean']:>10.2f} ± {v['val_sem']:.2f}" for v in vcols)
-            print(f"{label:<14}{cells}   {times[(land, label)] / args.seeds:5.1f}", flush=True)
+            zc_mean = sum(zc_spent[(land, label)]) / len(zc_spent[(land, label)])
+            out[land][label]["proxy_s_per_run"] = zc_mean
+            print(f"{label:<14}{cells}   {times[(land, label)] / args.seeds:5.1f}  {zc_mean:10.0f}", flush=True)
     print(f"\nwall time {time.perf_counter() - start:.0f} s")
     if args.json:
         Path(args.json).write_text(json.dumps({"variants": [v for v in args.variant], "results": out}, indent=2))

@@ -53,19 +53,29 @@ class GaussianProcess:
     length: float
     noise: float
     best: float  # best standardised training label
+    beta: torch.Tensor | None = None  # (P + 1,) linear prior mean on covariates (intercept last); None: constant 0
 
-    def posterior(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Posterior mean and standard deviation (standardised scale) at ``x`` (B, D)."""
+    def prior_mean(self, covariates: torch.Tensor | None, n: int) -> torch.Tensor:
+        """The prior mean at ``n`` points with ``covariates`` (n, P) (zeros for a constant-mean GP)."""
+        if self.beta is None:
+            return torch.zeros(n, dtype=self.x.dtype)
+        if covariates is None:
+            raise ValueError("this GP has a linear prior mean: give the covariates of the points")
+        return _design(covariates.to(self.x.dtype)) @ self.beta
+
+    def posterior(self, x: torch.Tensor, covariates: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Posterior mean and standard deviation (standardised scale) at ``x`` (B, D) (with a linear prior
+        mean, ``covariates`` (B, P) of the same points)."""
         x = x.to(self.x.dtype)
         k = matern52(torch.cdist(x, self.x), self.length)  # (B, N)
-        mean = k @ self.alpha
+        mean = self.prior_mean(covariates, x.shape[0]) + k @ self.alpha
         v = torch.linalg.solve_triangular(self.chol, k.T, upper=False)  # (N, B)
         var = (1.0 - (v * v).sum(dim=0)).clamp_min(1e-12)
         return mean, var.sqrt()
 
-    def log_ei(self, x: torch.Tensor) -> torch.Tensor:
+    def log_ei(self, x: torch.Tensor, covariates: torch.Tensor | None = None) -> torch.Tensor:
         """log expected improvement over the best training label at ``x`` (B, D)."""
-        mean, std = self.posterior(x)
+        mean, std = self.posterior(x, covariates)
         return log_expected_improvement((mean - self.best) / std) + std.log()
 
 
@@ -100,18 +110,42 @@ def _fit_one(x: torch.Tensor, y: torch.Tensor, dist: torch.Tensor, length: float
     return lml, chol, alpha
 
 
-def fit_gp(x: torch.Tensor, y: torch.Tensor) -> GaussianProcess:
+def _design(covariates: torch.Tensor) -> torch.Tensor:
+    """``[covariates, 1]``: the linear prior mean's design matrix (n, P + 1)."""
+    return torch.cat([covariates, torch.ones(covariates.shape[0], 1, dtype=covariates.dtype)], dim=1)
+
+
+# Ridge penalty of the linear prior mean's slopes (standardised labels): keeps a prior fitted on a handful of
+# labels from swinging on one outlier.
+PRIOR_RIDGE = 1.0
+
+
+def fit_gp(x: torch.Tensor, y: torch.Tensor, covariates: torch.Tensor | None = None) -> GaussianProcess:
     """Fit a GP to embeddings ``x`` (N, D) and labels ``y`` (N,) (higher is better).
 
     The labels are standardised here; length scale and noise are the grid point with the highest
     log marginal likelihood (scored on at most :data:`GRID_LABELS` of them). Deterministic: no
     random restarts. The median distance uses all labels; its O(n^2) is small beside the fit.
+    With ``covariates`` (N, P) the prior mean is linear in them (ridge regression of the standardised
+    labels, fitted first), and the GP models what it leaves: far from every label the posterior reverts
+    to that prior instead of to the average cell (a zero-cost aggregate as covariate makes an unexplored
+    region as good as its proxies say).
     """
     if x.shape[0] < 2:
         raise ValueError("a GP needs at least two labelled embeddings")
     x, y = x.to(torch.float64), y.to(torch.float64)
     std = float(y.std())
     y = (y - y.mean()) / (std if std > 0 else 1.0)
+    beta = None
+    if covariates is not None:
+        design = _design(covariates.to(torch.float64))
+        penalty = PRIOR_RIDGE * torch.eye(design.shape[1], dtype=torch.float64)
+        penalty[-1, -1] = 0.0  # the intercept is not shrunk
+        beta = torch.linalg.solve(design.T @ design + penalty, design.T @ y)
+        best_label = float(y.max())
+        y = y - design @ beta
+    else:
+        best_label = None
     dist = torch.cdist(x, x)
     off = dist[~torch.eye(x.shape[0], dtype=torch.bool)]
     median = float(off.median()) if off.numel() else 1.0
@@ -131,4 +165,5 @@ def fit_gp(x: torch.Tensor, y: torch.Tensor) -> GaussianProcess:
         fitted = _fit_one(x, y, dist, length, noise)
     assert fitted is not None
     _, chol, alpha = fitted
-    return GaussianProcess(x=x, alpha=alpha, chol=chol, length=length, noise=noise, best=float(y.max()))
+    best = float(y.max()) if best_label is None else best_label
+    return GaussianProcess(x=x, alpha=alpha, chol=chol, length=length, noise=noise, best=best, beta=beta)

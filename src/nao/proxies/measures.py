@@ -181,7 +181,8 @@ class _Passes:
                 _loss_backward(self.net, self.batch.inputs[lo:hi], self.batch.targets[lo:hi])
                 for i, m in enumerate(layers):
                     g = m.weight.grad
-                    grads[i].append(torch.zeros(m.weight.numel()) if g is None else g.detach().flatten().clone())
+                    grads[i].append(torch.zeros(m.weight.numel(), device=m.weight.device) if g is None
+                                    else g.detach().flatten().clone())
             self.net.zero_grad(set_to_none=True)
             self._grads = grads
         return self._grads

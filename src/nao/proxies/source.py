@@ -88,6 +88,14 @@ class ZeroCost(ABC):
         return quantile_features(values, reference)
 
 
+    def aggregate_vs_reference(self, archs: Sequence[Architecture]) -> np.ndarray:
+        """The aggregate with each proxy's rank taken in the reference population: ``sum log quantile``
+        (quantiles floored at half a rank), so a cell's value does not depend on which others are scored with it."""
+        q = self.features(archs)
+        n_ref = len(self._reference) if self._reference is not None else len(self._cache)
+        return np.log(np.maximum(q, 0.5 / max(n_ref, 1))).sum(axis=1)
+
+
 class FunctionZeroCost(ZeroCost):
     """Scores from a function ``arch -> (values, seconds)`` (tests, and proxies computed elsewhere)."""
 

@@ -146,21 +146,23 @@ def _read_partial(path: Path, settings: ScoringSettings) -> dict[tuple[int, ...]
         lines = fh.read().split("\n")
     try:
         head = json.loads(lines[0])
-    except (json.JSONDecodeError, IndexError):
+        theirs = {**head["settings"], "proxies": tuple(head["settings"]["proxies"])}
+    except (json.JSONDecodeError, IndexError, KeyError, TypeError, AttributeError):
         raise NaoError(f"{path}: not a scoring journal (remove it to start over)") from None
-    theirs = {**head.get("settings", {}), "proxies": tuple(head.get("settings", {}).get("proxies", ()))}
     if theirs != asdict(settings):
         diff = [k for k, v in asdict(settings).items() if theirs.get(k) != v]
         raise NaoError(f"{path} was scored with other settings ({', '.join(diff)}): resume with the same flags, "
                        f"or remove it to start over")
-    for line in lines[1:]:
+    for line_no, line in enumerate(lines[1:], start=2):
         if not line.strip():
             continue
         try:
             rec = json.loads(line)
+            done[tuple(rec["tokens"])] = (dict(rec["scores"]), float(rec["seconds"]))
         except json.JSONDecodeError:
             continue  # the torn last line of a killed run: that cell is scored again
-        done[tuple(rec["tokens"])] = (rec["scores"], rec["seconds"])
+        except (KeyError, TypeError, ValueError):
+            raise NaoError(f"{path}: line {line_no} is not a scoring record (remove the file to start over)") from None
     return done
 
 
@@ -178,6 +180,8 @@ def score_table(space: SearchSpace, archs: Sequence[Architecture], batch: ProxyB
     todo = [c.tokens for c in cells if c.tokens not in done]
     if not journal.exists():
         journal.write_text(json.dumps({"settings": asdict(settings)}) + "\n", encoding="utf-8")
+    else:
+        _cut_torn_tail(journal)
     total, count = len(cells), len(cells) - len(todo)
     if progress:
         progress(count, total)
@@ -195,6 +199,13 @@ def score_table(space: SearchSpace, archs: Sequence[Architecture], batch: ProxyB
     write_proxy_file(out, space, [(c, *done[c.tokens]) for c in cells], names)
     journal.unlink()
     return len(todo)
+
+
+def _cut_torn_tail(journal: Path) -> None:
+    """Drop a killed run's unfinished last line, so the next record starts a line of its own."""
+    data = journal.read_bytes()
+    if data and not data.endswith(b"\n"):
+        journal.write_bytes(data[: data.rfind(b"\n") + 1])
 
 
 def _run(space: SearchSpace, todo: list[tuple[int, ...]], batch: ProxyBatch, names: Sequence[str],
@@ -263,6 +274,8 @@ class ProxyTable:
         from nao.evaluators.tabular import _parse_arch, _read_gzip_text
 
         path = Path(path)
+        if not path.is_file():
+            raise BenchmarkFileError(f"{path}: proxy file not found (write one with nao proxies --benchmark TABLE --out FILE)")
         reader = csv.reader(io.StringIO(_read_gzip_text(path)))
         header = [h.strip() for h in next(reader, [])]
         if "arch_str" not in header or TIME_COLUMN not in header:

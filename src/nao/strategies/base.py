@@ -47,6 +47,8 @@ class Strategy(ABC):
     #: each paid for once (its ``spent_s`` joins the search's compute). Strategies that use it say how;
     #: the others ignore it. None: no proxies.
     zero_cost: ZeroCost | None
+    #: True for strategies that cannot run without :attr:`zero_cost` (runs refuse them before they start).
+    needs_zero_cost: bool = False
 
     def __init__(self, space: SearchSpace, seed: int = 0, *, objective: Objective | str = "val_acc",
                  feasible: Callable[[Architecture], bool] | None = None, zero_cost: ZeroCost | None = None) -> None:

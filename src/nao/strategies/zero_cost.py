@@ -67,6 +67,7 @@ class ProxyScreenedRandom(RandomSearch):
     """Random search over pools of ``pool`` random cells, each queried in the proxies' aggregate order."""
 
     registered_name = "random-zc"
+    needs_zero_cost = True
 
     def __init__(self, space: SearchSpace, seed: int = 0, pool: int = DEFAULT_POOL, **base: Any) -> None:
         super().__init__(space, seed, **base)
@@ -88,6 +89,7 @@ class ProxyStartedLocal(LocalSearch):
     """Local search starting (and restarting) from the proxies' best unqueried cells of a scored pool."""
 
     registered_name = "local-zc"
+    needs_zero_cost = True
 
     def __init__(self, space: SearchSpace, seed: int = 0, first_improvement: bool = True, pool: int = DEFAULT_POOL,
                  **base: Any) -> None:

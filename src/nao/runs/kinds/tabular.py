@@ -29,6 +29,7 @@ from nao.fidelity.scheduler import balanced_eta, make_scheduler
 from nao.fidelity.simulate import TableAtFidelity, TwoFidelityTable
 from nao.fidelity.study import check_ladder
 from nao.presets import register_preset
+from nao.registry import STRATEGIES
 from nao.results import Objective
 from nao.runs.executor import ExecutorConfig
 from nao.runs.flags import EXECUTOR_FLAGS, FIDELITY_FLAGS, flag
@@ -55,6 +56,9 @@ class TabularConfig(Config):
         max_cost: also stop once the evaluations cost this much compute (``gpu_s``: the table's
             ``train_time_s`` scaled to the objective's epochs); ``None``: the budget alone bounds the run.
         seed: seeds the strategy.
+        proxies: a proxy file of the table's cells (``nao proxies``): the strategy gets zero-cost proxies
+            (``nao`` ranks its seed pool and feeds its GP with them, ``random-zc``/``local-zc`` need them),
+            every result carries the cell's ``zc_*`` scores, and the seconds paid for scoring join the cost.
         executor: where evaluations run.
     """
 
@@ -72,6 +76,7 @@ class TabularConfig(Config):
     # ratio, 200/12, so that each rung spends the same compute (nao.fidelity.scheduler.balanced_eta).
     eta: float | None = None
     seed: int = 0
+    proxies: str | None = None
     executor: ExecutorConfig = field(default_factory=ExecutorConfig)
 
 
@@ -93,6 +98,9 @@ class TabularKind(RunKind):
         flag("--objective", help="validation column optimised (default val_acc; e.g. val_acc_12ep)"),
         flag("--constraint", help="e.g. 'params_m<=0.5': only architectures that satisfy it are proposed "
                                   "(no budget spent on others)"),
+        flag("--proxies", metavar="ZC.csv.gz", path=True,
+             help="zero-cost proxies of the table's cells (written by nao proxies): nao and the *-zc strategies use "
+                  "them; their scoring seconds count as compute"),
         *EXECUTOR_FLAGS,
         *FIDELITY_FLAGS,
     )
@@ -121,12 +129,30 @@ class TabularKind(RunKind):
             self.two = TwoFidelityTable.of(self.evaluator.table)
             self.eta = balanced_eta(self.two.epochs) if cfg.eta is None else cfg.eta
             check_ladder(self.two.epochs, self.eta, cfg.budget)
+        self.proxies = None
+        if STRATEGIES.get(cfg.strategy).needs_zero_cost and not cfg.proxies:
+            raise ConfigError(f"strategy {cfg.strategy} needs zero-cost proxies: add --proxies FILE (written by nao proxies)")
+        if cfg.proxies:
+            from nao.proxies.table import ProxyTable
+
+            if cfg.fidelity != "none":
+                raise ConfigError("--proxies with --fidelity on a table: use nao bench --fidelity SCHED --proxies FILE "
+                                  "(the simulator's zero-cost rung); nao search takes --proxies at full fidelity")
+            cfg.proxies = str(Path(cfg.proxies).resolve())
+            self.proxies = ProxyTable.load(cfg.proxies, self.space)  # BenchmarkFileError naming file and line
+            self.proxies.check_covers(self.evaluator.table.archs, cfg.benchmark)
         self.executor = cfg.executor.build()  # an unreachable Ray address fails here
 
     def build(self, ctx: RunContext) -> Search:
         cfg = self.config
+        zero_cost = None
+        if self.proxies is not None:
+            from nao.proxies.source import TableZeroCost
+
+            zero_cost = TableZeroCost(self.proxies)
+            self.evaluator = ProxyCharging(self.evaluator, zero_cost)
         strategy = constrained_strategy(cfg.strategy, self.space, self.feasibility, seed=cfg.seed,
-                                        objective=self.objective, **cfg.strategy_options)
+                                        objective=self.objective, zero_cost=zero_cost, **cfg.strategy_options)
         if self.two is not None:  # candidates at 12 epochs, the top 1/eta promoted to 200 (nao.fidelity)
             strategy = fidelity_strategy(strategy, self.space, cfg.seed, self.two.epochs[-1], cfg.strategy_options)
             return Search(self.space, TableAtFidelity(self.two), strategy, self.objective, cfg.budget, self.executor,
@@ -140,6 +166,29 @@ class TabularKind(RunKind):
         executor = getattr(self, "executor", None)
         if executor is not None:
             executor.close()
+
+
+class ProxyCharging(Evaluator):
+    """A table evaluator whose results carry the cell's zero-cost scores (``zc_<proxy>``) and the proxy seconds
+    the strategy paid since the previous evaluation (added to ``cost`` and ``cost_s``), so a run's compute and
+    ``--max-cost`` count what scoring cost. A resume re-scores the strategy's pools and pays for them again:
+    an overcount, on the safe side."""
+
+    def __init__(self, inner: TabularEvaluator, zero_cost) -> None:
+        self.inner, self.zero_cost, self.space = inner, zero_cost, inner.space
+        self.batch_size, self.cost_unit, self.table = inner.batch_size, inner.cost_unit, inner.table
+        self._charged = 0.0
+
+    def evaluate(self, archs):
+        from dataclasses import replace
+
+        out = []
+        for r in self.inner.evaluate(archs):
+            scores = self.zero_cost.scores([r.arch])[0]  # the cell's own scores (paid for if new)
+            due, self._charged = self.zero_cost.spent_s - self._charged, self.zero_cost.spent_s
+            metrics = {**r.metrics, **{f"zc_{n}": float(v) for n, v in zip(self.zero_cost.names, scores)}}
+            out.append(replace(r, metrics=metrics, cost_s=r.cost_s + due, cost=r.cost + due))
+        return out
 
 
 def synthetic_table(path: str | os.PathLike, seed: int = 0) -> Path:
