@@ -29,13 +29,17 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--benchmark", required=True, metavar="TABLE", help="a benchmark table (gzip CSV with arch_str)")
     p.add_argument("--out", required=True, metavar="FILE.csv.gz", help="the proxy file to write")
     p.add_argument("--space", default="nb201", help="the table's search space (default: nb201)")
-    p.add_argument("--dataset", default="cifar10", choices=("cifar10", "cifar100"),
-                   help="images to score on: the table's own dataset, or CIFAR-10 at the table's resolution")
-    p.add_argument("--data-dir", default=None, metavar="DIR", help="where the dataset lives (default: $NAO_DATA/<dataset>)")
+    p.add_argument("--dataset", default="cifar10", choices=("cifar10", "cifar100", "folder"),
+                   help="images to score on: the table's own dataset, or CIFAR-10 at the table's resolution; folder: "
+                        "your images in --data-dir, one sub-folder per class (e.g. a table's ImageNet16 export)")
+    p.add_argument("--data-dir", default=None, metavar="DIR",
+                   help="where the dataset lives (default: $NAO_DATA/<dataset>; required with --dataset folder)")
     p.add_argument("--image-size", type=int, default=32, help="the table's input resolution (images are resized)")
     p.add_argument("--num-classes", type=int, default=None, help="the table's classifier outputs (default: the dataset's)")
     p.add_argument("--batch-size", type=int, default=16,
-                   help="images in the minibatch (default 16: the cost of a 9,445-cell table on 2 CPU cores)")
+                   help="images in the one minibatch every cell is scored on, drawn (seeded) from the training split; "
+                        "the gradient proxies use its two halves (default 16: a 9,445-cell table in about an hour on "
+                        "2 CPU cores; 32 ranked no better in BENCHMARKS.md)")
     p.add_argument("--proxies", default=",".join(PROXIES), help=f"comma-separated subset of {', '.join(PROXIES)}")
     p.add_argument("--seed", type=int, default=0, help="seeds the minibatch and every network's initialisation")
     p.add_argument("--workers", type=int, default=1, help="processes, one torch thread each")
@@ -84,9 +88,17 @@ def run(args: argparse.Namespace) -> int:
         cells = distinct_cells(space, archs)
         pick = np.random.default_rng(args.seed).permutation(len(cells))[: args.limit]
         archs = [cells[i] for i in sorted(pick)]
-    data = load_cifar(args.dataset, args.data_dir or data_root() / args.dataset)
-    num_classes = args.num_classes or FORMATS[args.dataset].num_classes
-    batch = image_batch(data.train.images, data.train.labels, args.batch_size, args.seed, args.image_size, num_classes)
+    if args.dataset == "folder":
+        from nao.data.folder import load_image_folder
+
+        if not args.data_dir:
+            raise NaoError("--dataset folder needs --data-dir DIR (one sub-folder of images per class)")
+        train = load_image_folder(args.data_dir, image_size=args.image_size, seed=args.seed).train
+        num_classes = args.num_classes or int(train.labels.max()) + 1
+    else:
+        train = load_cifar(args.dataset, args.data_dir or data_root() / args.dataset).train
+        num_classes = args.num_classes or FORMATS[args.dataset].num_classes
+    batch = image_batch(train.images, train.labels, args.batch_size, args.seed, args.image_size, num_classes)
     settings = ScoringSettings(str(Path(args.benchmark).resolve()), space.name, args.dataset, args.image_size,
                                num_classes, args.batch_size, args.seed, tuple(names))
     out = Path(args.out)

@@ -13,6 +13,10 @@ test it.
 Presets (``trained-cnn/NAME``): ``smoke`` (seconds, tests), ``cpu`` (16x16 CIFAR-10 on 2 cores),
 ``paper`` (the official NAO search settings, for a GPU cluster).
 
+Zero-cost proxies (``--zero-cost all``, off by default): each candidate's untrained child network is scored
+on a seeded minibatch of the run's training split before it trains (:mod:`nao.runs.trained` says how the
+strategy uses them and how their seconds join the cost, in ``image_epochs``).
+
 >>> from nao.presets import preset
 >>> cfg = preset("trained-cnn/paper")
 >>> cfg.network.channels, cfg.network.layers, cfg.train.epochs, cfg.budget
@@ -33,15 +37,15 @@ from nao.fidelity.runs import check_fidelity
 from nao.nn.network import NetworkConfig
 from nao.nn.supernet import check_image_size
 from nao.presets import register_preset
+from nao.proxies.measures import PROXIES, check_names
 from nao.results import Objective
 from nao.runs.executor import ExecutorConfig
 from nao.runs.flags import DEVICE_FLAGS, EXECUTOR_FLAGS, LADDER_FLAGS
 from nao.runs.images import IMAGE_FLAGS, ImageSearchFields, finish_images, load_splits
 from nao.runs.skeleton import RunContext, Search, register_kind
-from nao.runs.trained import CANDIDATES_DIR, TrainedKind
+from nao.runs.trained import CANDIDATES_DIR, ZERO_COST_BATCH, ProxyCharging, TrainedKind, zero_cost_flags
 from nao.spaces import get_space
 from nao.spaces.cells import ConvCellSpace
-from nao.strategies import check_strategy_options
 from nao.study import Study
 from nao.train.classifier import TrainConfig, make_runtime
 
@@ -57,6 +61,8 @@ class TrainedCnnConfig(ImageSearchFields):
     candidates train. ``constraint`` (e.g. ``params_m<=0.05``, or ``flops_m``) admits only candidates whose
     child network satisfies it, computed exactly from the architecture before training
     (:func:`nao.constraints.network_feasibility`); others are never trained nor counted.
+    ``zero_cost`` names the zero-cost proxies each candidate is scored with before it trains (empty: none),
+    on a seeded minibatch of ``zero_cost_batch`` training images (:mod:`nao.runs.trained`).
     """
 
     preset: str = "smoke"
@@ -75,8 +81,34 @@ class TrainedCnnConfig(ImageSearchFields):
     network: NetworkConfig = field(default_factory=NetworkConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     executor: ExecutorConfig = field(default_factory=ExecutorConfig)
+    zero_cost: tuple[str, ...] = ()
+    zero_cost_batch: int = ZERO_COST_BATCH
 
 
+def child_zero_cost(space: ConvCellSpace, batch, names: tuple[str, ...], network: NetworkConfig, seed: int,
+                    device) -> Any:
+    """Live proxies of the run's own child networks (a :class:`~nao.proxies.source.ZeroCost`): each candidate
+    built as the training evaluator builds it (``network``, seeded by the run's seed: the very weights it starts
+    training from), without its training-only auxiliary head, and scored on ``batch`` on ``device``; the
+    measured seconds, build included, are the price. (Not :class:`~nao.proxies.source.LiveZeroCost`, which builds
+    the default 36-channel network; the source module is imported here, not at start-up: it loads SciPy.)"""
+    import time
+
+    import torch
+
+    from nao.nn.network import build_network
+    from nao.proxies.measures import score
+    from nao.proxies.source import FunctionZeroCost
+
+    network = replace(network, auxiliary=False)
+
+    def one(arch) -> tuple[list[float], float]:
+        start = time.perf_counter()
+        net = build_network(space, arch, network, torch.Generator().manual_seed(seed)).to(device)
+        values = score(net, batch, names)
+        return [values[n] for n in names], time.perf_counter() - start
+
+    return FunctionZeroCost(space, names, one)
 
 
 @register_preset("trained-cnn", "smoke")
@@ -137,13 +169,14 @@ class TrainedCnnKind(TrainedKind):
     name = "trained-cnn"
     task, evaluator = "cnn", "training"
     config_class = TrainedCnnConfig
-    flags = (*DEVICE_FLAGS, *IMAGE_FLAGS, *EXECUTOR_FLAGS, *LADDER_FLAGS)
+    flags = (*DEVICE_FLAGS, *IMAGE_FLAGS, *EXECUTOR_FLAGS, *LADDER_FLAGS,
+             *zero_cost_flags(tuple(PROXIES), "image_epochs"))
     objective = Objective("val_acc", "max")
 
     def prepare(self) -> None:
         cfg = self.config
         self.space = get_space(cfg.space)
-        check_strategy_options(cfg.strategy, cfg.strategy_options, self.space)
+        self.check_strategy(check_names)  # the options, and --zero-cost's names, batch and needs
         if not isinstance(self.space, ConvCellSpace):
             raise ConfigError(f"a trained-cnn search needs a conv cell space (nao-ws, nao, darts), not {cfg.space!r}")
         self.runtime = make_runtime(resolve_device(cfg.device))
@@ -156,14 +189,35 @@ class TrainedCnnKind(TrainedKind):
         # Whole epochs (an image candidate trains whole epochs); checked before the run directory exists.
         self.rungs = check_fidelity(cfg.fidelity, cfg.eta, cfg.train.epochs, cfg.budget, cfg.min_fidelity,
                                      whole=True)
+        self.proxy_batch = self._proxy_batch() if cfg.zero_cost else None
         self.executor = cfg.executor.build()
+
+    def _proxy_batch(self):
+        """The proxies' minibatch: seeded training images, at the run's size, normalised as training does."""
+        from nao.proxies.measures import ProxyBatch
+        from nao.proxies.table import image_batch
+
+        cfg, train = self.config, self.data.train
+        if cfg.zero_cost_batch > len(train):
+            raise ConfigError(f"--zero-cost-batch {cfg.zero_cost_batch} is larger than the {len(train)} training images")
+        batch = image_batch(train.images, train.labels, cfg.zero_cost_batch, cfg.seed, self.data.image_size,
+                            self.data.num_classes)
+        device = self.runtime.device
+        return ProxyBatch(batch.inputs.to(device), batch.targets.to(device))
 
     def build(self, ctx: RunContext) -> Search:
         cfg = self.config
         evaluator = TrainingEvaluator.from_splits(self.space, self.data, network=cfg.network, train_config=cfg.train,
                                                   device=str(self.runtime.device), seed=cfg.seed,
                                                   checkpoint_root=ctx.rundir.path / CANDIDATES_DIR)
-        strategy = self.strategy(None if self.rungs is None else float(cfg.train.epochs), self.feasibility)
+        executor, zero_cost = self.executor, None
+        if cfg.zero_cost:
+            zero_cost = child_zero_cost(self.space, self.proxy_batch, tuple(cfg.zero_cost),
+                                        replace(cfg.network, num_classes=self.data.num_classes), cfg.seed,
+                                        self.runtime.device)
+            executor = ProxyCharging(self.executor, zero_cost)
+        strategy = self.strategy(None if self.rungs is None else float(cfg.train.epochs), self.feasibility,
+                                 zero_cost=zero_cost)
         n_tr, n_va, n_te = self.data.sizes()
         ctx.say(f"NAO training every candidate on {self.data.name}: {n_tr} train / {n_va} val images, child "
                 f"F={cfg.network.channels} N={cfg.network.layers} x {cfg.train.epochs} epochs, budget {cfg.budget}, "
@@ -171,7 +225,10 @@ class TrainedCnnKind(TrainedKind):
         if self.rungs is not None:
             ctx.say(f"fidelity {cfg.fidelity}: rungs of {', '.join(f'{r:g}' for r in self.rungs)} epochs, the top "
                     f"1/{cfg.eta:g} of each promoted and continued from its checkpoint")
-        return Search(self.space, evaluator, strategy, self.objective, cfg.budget, self.executor,
+        if zero_cost is not None:
+            ctx.say(f"zero-cost proxies {','.join(cfg.zero_cost)} on {cfg.zero_cost_batch} training images before "
+                    f"each candidate trains (charged in image_epochs at the run's training throughput)")
+        return Search(self.space, evaluator, strategy, self.objective, cfg.budget, executor,
                       scheduler=self.scheduler())
 
     def finish(self, ctx: RunContext, search: Search, study: Study) -> dict[str, Any]:

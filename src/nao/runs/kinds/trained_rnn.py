@@ -3,6 +3,11 @@ validation perplexity (lower is better); the winner is trained with ``final`` an
 
 Presets (``trained-rnn/NAME``): ``smoke`` (seconds, tests), ``cpu``, ``paper``.
 
+Zero-cost proxies (``--zero-cost all``, off by default): each candidate's untrained language model is scored
+with the proxies defined for one (:mod:`nao.proxies.lm`) on seeded windows of the search's training text before
+it trains (:mod:`nao.runs.trained` says how the strategy uses them and how their seconds join the cost, in
+``token_epochs``).
+
 >>> from nao.presets import preset
 >>> preset("trained-rnn/smoke").lm.epochs
 1
@@ -20,15 +25,15 @@ from nao.errors import ConfigError
 from nao.evaluators.lm_training import LMTrainingEvaluator
 from nao.fidelity.runs import check_fidelity
 from nao.presets import register_preset
+from nao.proxies.lm import LM_PROXIES, check_lm_names
 from nao.results import Objective
 from nao.runs.executor import ExecutorConfig
 from nao.runs.flags import DEVICE_FLAGS, EXECUTOR_FLAGS, LADDER_FLAGS
 from nao.runs.kinds.supernet_rnn import ptb_dir
 from nao.runs.skeleton import RunContext, Search, register_kind
-from nao.runs.trained import CANDIDATES_DIR, TrainedKind
+from nao.runs.trained import CANDIDATES_DIR, ZERO_COST_BATCH, ProxyCharging, TrainedKind, zero_cost_flags
 from nao.spaces import get_space
 from nao.spaces.resolve import RNN_SPACES
-from nao.strategies import check_strategy_options
 from nao.study import Study
 from nao.train.lm import LMConfig
 from nao.train.lm import preset as lm_preset
@@ -36,7 +41,11 @@ from nao.train.lm import preset as lm_preset
 
 @dataclass
 class TrainedRnnConfig(Config):
-    """A recurrent-cell search that trains every candidate on a corpus (``lm``) and the winner with ``final``."""
+    """A recurrent-cell search that trains every candidate on a corpus (``lm``) and the winner with ``final``.
+
+    ``zero_cost`` names the zero-cost proxies (:data:`nao.proxies.lm.LM_PROXIES`) each candidate is scored with
+    before it trains (empty: none), on ``zero_cost_batch`` seeded windows of ``lm.bptt`` training tokens.
+    """
 
     preset: str = "smoke"
     space: str = "rnn"
@@ -58,6 +67,8 @@ class TrainedRnnConfig(Config):
     lm: LMConfig = field(default_factory=LMConfig)
     final: LMConfig = field(default_factory=LMConfig)
     executor: ExecutorConfig = field(default_factory=ExecutorConfig)
+    zero_cost: tuple[str, ...] = ()
+    zero_cost_batch: int = ZERO_COST_BATCH
 
 
 @register_preset("trained-rnn", "smoke")
@@ -97,7 +108,7 @@ class TrainedRnnKind(TrainedKind):
     name = "trained-rnn"
     task, evaluator = "ptb", "training"
     config_class = TrainedRnnConfig
-    flags = (*DEVICE_FLAGS, *EXECUTOR_FLAGS, *LADDER_FLAGS)
+    flags = (*DEVICE_FLAGS, *EXECUTOR_FLAGS, *LADDER_FLAGS, *zero_cost_flags(LM_PROXIES, "token_epochs"))
     objective = Objective("val_ppl", "min")
 
     def prepare(self) -> None:
@@ -107,9 +118,15 @@ class TrainedRnnKind(TrainedKind):
         if cfg.space not in RNN_SPACES:
             raise ConfigError(f"--space {cfg.space!r} is not a recurrent cell space; choose one of {', '.join(RNN_SPACES)}")
         self.space = get_space(cfg.space)
-        check_strategy_options(cfg.strategy, cfg.strategy_options, self.space)
+        self.check_strategy(check_lm_names)  # the options, and --zero-cost's names (defined for an LM), batch, needs
         self.device = resolve_device(cfg.device)
         self.corpus = load_corpus(ptb_dir(cfg.data_dir))
+        self.proxy_batch = None
+        if cfg.zero_cost:  # seeded windows of the text the candidates train on (a NaoError if it is too short)
+            from nao.proxies.lm import token_batch
+
+            self.proxy_batch = token_batch(_head(self.corpus, cfg.search_tokens).train, cfg.zero_cost_batch,
+                                           cfg.lm.bptt, cfg.seed)
         # Fractions of a pass (rungs end on a validation: LMTrainingEvaluator.rung_steps).
         self.rungs = check_fidelity(cfg.fidelity, cfg.eta, cfg.lm.epochs, cfg.budget, cfg.min_fidelity)
         self.executor = cfg.executor.build()
@@ -118,11 +135,22 @@ class TrainedRnnKind(TrainedKind):
         cfg = self.config
         evaluator = LMTrainingEvaluator(self.space, _head(self.corpus, cfg.search_tokens), cfg.lm, device=self.device, seed=cfg.seed,
                                         checkpoint_root=ctx.rundir.path / CANDIDATES_DIR)
-        strategy = self.strategy(None if self.rungs is None else float(cfg.lm.epochs))
+        executor, zero_cost = self.executor, None
+        if cfg.zero_cost:
+            from nao.proxies.lm import lm_zero_cost
+
+            zero_cost = lm_zero_cost(self.space, self.proxy_batch, cfg.zero_cost, cfg.lm.model, len(self.corpus.vocab),
+                                     seed=cfg.seed, device=self.device)
+            executor = ProxyCharging(self.executor, zero_cost)
+        strategy = self.strategy(None if self.rungs is None else float(cfg.lm.epochs), zero_cost=zero_cost)
         if self.rungs is not None:
             ctx.say(f"fidelity {cfg.fidelity}: rungs of {', '.join(f'{r:.3g}' for r in self.rungs)} passes, the top "
                     f"1/{cfg.eta:g} of each promoted and continued from its checkpoint")
-        return Search(self.space, evaluator, strategy, self.objective, cfg.budget, self.executor,
+        if zero_cost is not None:
+            ctx.say(f"zero-cost proxies {','.join(cfg.zero_cost)} on {cfg.zero_cost_batch} windows of {cfg.lm.bptt} "
+                    f"training tokens before each candidate trains (charged in token_epochs at the run's training "
+                    f"throughput)")
+        return Search(self.space, evaluator, strategy, self.objective, cfg.budget, executor,
                       scheduler=self.scheduler())
 
     def finish(self, ctx: RunContext, search: Search, study: Study) -> dict[str, Any]:
