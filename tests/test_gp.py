@@ -79,3 +79,23 @@ def test_the_grid_point_is_the_one_with_the_highest_marginal_likelihood_and_subs
     monkeypatch.setattr(gp_module, "GRID_LABELS", 30)
     sub = fit_gp(x, y)
     assert sub.x.shape[0] == 60 and (sub.length, sub.noise) in scores
+
+
+def test_linear_prior_mean_carries_the_posterior_far_from_the_data():
+    # Labels are exactly 2 * covariate: the ridge prior explains them, and a point far from every training
+    # embedding reverts to that prior (not to the average label, as a constant-mean GP would).
+    import torch
+
+    from nao.controller.gp import fit_gp
+
+    x = torch.tensor([[0.0, 0.0], [0.1, 0.0], [0.0, 0.1], [0.1, 0.1]], dtype=torch.float64)
+    cov = torch.tensor([[0.0], [1.0], [2.0], [3.0]], dtype=torch.float64)
+    gp = fit_gp(x, 2.0 * cov[:, 0], cov)
+    far = torch.tensor([[50.0, 50.0]], dtype=torch.float64)
+    high, _ = gp.posterior(far, torch.tensor([[3.0]], dtype=torch.float64))
+    low, _ = gp.posterior(far, torch.tensor([[0.0]], dtype=torch.float64))
+    assert float(high) > float(low) + 1.0
+    plain = fit_gp(x, 2.0 * cov[:, 0])
+    assert abs(float(plain.posterior(far)[0])) < 1e-6  # constant prior mean: the standardised average
+    with pytest.raises(ValueError, match="covariates"):
+        gp.posterior(far)
