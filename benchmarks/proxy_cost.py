@@ -30,7 +30,7 @@ def _sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
-def epoch_seconds(net: torch.nn.Module, device: str, steps: int = 3, batch: int = 256, images: int = 50_000) -> float:
+def epoch_seconds(net: torch.nn.Module, device: str, steps: int = 2, batch: int = 256, images: int = 50_000) -> float:
     """Seconds of one training epoch, from the median of ``steps`` timed SGD steps (after one warm-up)."""
     opt = torch.optim.SGD(net.parameters(), lr=0.1, momentum=0.9)
     g = torch.Generator().manual_seed(0)

@@ -6,10 +6,10 @@ spent; the summary gives, at checkpoints of compute (GPU-hours) and of simulated
 best-validation architecture of the highest rung reached), and the compute at which that mean
 first reaches each target accuracy (None: not within the budget).
 
-With a proxy file (``proxies``, :mod:`nao.proxies.table`) the :data:`~nao.fidelity.simulate.ZC_ARMS` run too
-(by default, or when named): each run gets its own proxy source, so every run pays for the cells it scores,
-and those seconds are part of its compute (``proxy_gpu_hours`` says how much). The other arms never see the
-proxies: they stay the proxy-free baseline.
+With a proxy file (``proxies``, :mod:`nao.proxies.table`) the :data:`~nao.fidelity.simulate.ZC_ARMS` can run
+(``nao bench --fidelity --proxies`` adds them to its default arms): each run gets its own proxy source, so every
+run pays for the cells it scores, and those seconds are part of its compute (``proxy_gpu_hours`` says how
+much). The other arms never see the proxies: they stay the proxy-free baseline.
 
 >>> compute_to_reach(np.array([93.0, 94.0, 94.4]), np.array([1.0, 2.0, 3.0]), 94.3)
 3.0

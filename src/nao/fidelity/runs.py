@@ -74,7 +74,7 @@ def fidelity_strategy(strategy: Strategy, space: SearchSpace, seed: int, max_fid
     """NAO under a scheduler learns from every rung (:class:`MultiFidelityNAO`); other strategies as they are."""
     if type(strategy) is NAOStrategy:
         return MultiFidelityNAO(space, seed=seed, max_fidelity=max_fidelity, objective=strategy.objective,
-                                feasible=strategy.feasible, **options)
+                                feasible=strategy.feasible, zero_cost=strategy.zero_cost, **options)
     return strategy
 
 

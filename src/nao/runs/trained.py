@@ -19,6 +19,13 @@ NAO seed pool is scored before the first candidate trains) wait, and are charged
 gives a rate. Seconds are this process's, as the trainings' ``cost_s`` are their worker's, so the rule compares
 like with like (on a GPU run both are GPU seconds when the driver scores on the GPU).
 
+A caution, measured (``benchmarks/proxy_tau_trained.py``, 30 random cells each, one core): at the ``cpu``
+presets' brief trainings every proxy ranks candidates *against* their trained score: Kendall tau -0.15 to -0.36
+per proxy and -0.41 for the aggregate with CIFAR-10 ``val_acc`` after 1 epoch; -0.22 to -0.33 per gradient proxy
+and -0.36 for their aggregate with PTB ``-val_ppl`` after one pass over 60k tokens. (On images, bigger and more
+expressive cells, which the proxies prefer, learn less in one short epoch.) So proxies stay opt-in, and a
+proxy-ranked seed pool is a bet on the final training, not on the search's own brief scores.
+
 >>> TrainedKind.scores_from
 'training'
 >>> proxy_list(("params", "zico"))("all"), proxy_list(("params", "zico"))("zico, params")
@@ -159,12 +166,14 @@ class ProxyCharging(Executor):
 def zero_cost_options(strategy: str, options: dict[str, Any], budget: int) -> dict[str, Any]:
     """``options`` with a trained search's proxy pool defaults where the user set none.
 
-    The table default (a 1,000-cell NAO seed pool) is the wrong size when every scored cell is a live network:
-    on the ``cpu`` presets a cell costs 0.1-0.5 s to score against 10-60 s to train, so 1,000 cells would cost
-    as much compute as 10-20 candidates. Scoring ``ZC_POOL_PER_SEED`` = 5 cells per seed taken keeps the pool's
-    cost near 5% of the seed pool's training on those presets (BENCHMARKS.md measures it), and the seeds are the
-    proxies' top fifth, the screening ratio of NASLib's zero-cost warm starts. ``random-zc`` / ``local-zc`` take
-    ``5 * budget``: random-zc trains at most ``budget`` of its pool.
+    The table default (a 1,000-cell NAO seed pool) is the wrong size when every scored cell is a live network.
+    Measured on one core (``benchmarks/proxy_tau_trained.py``): every proxy of one cell costs ~0.9 s (batch 64),
+    a ``trained-cnn`` ``cpu`` candidate ~30 s to train (2 epochs of 15 s), a ``trained-rnn`` ``cpu`` one ~80 s,
+    so 1,000 cells would cost ~30 cnn candidates, a third of that search's 100. ``ZC_POOL_PER_SEED`` = 5 cells
+    per seed taken (the seeds are the proxies' top fifth, less the ``zc_random`` share) costs the cnn preset
+    200 cells, ~6 candidates or 6% of its compute, and the rnn preset 100 cells, ~1 candidate (3%); the
+    ``paper`` presets keep 1,000 (cap). ``random-zc`` / ``local-zc`` pools hold ``5 * budget`` cells: random-zc
+    trains at most ``budget`` of them.
     """
     params = _constructor_params(strategy)
     out = dict(options)
@@ -249,8 +258,7 @@ class TrainedKind(RunKind):
                                  feasible=None if feasibility is None else feasibility.accepts, zero_cost=zero_cost,
                                  **options)
         if max_fidelity is not None:
-            wired = options if zero_cost is None else {**options, "zero_cost": zero_cost}
-            strategy = fidelity_strategy(strategy, self.space, cfg.seed, max_fidelity, wired)
+            strategy = fidelity_strategy(strategy, self.space, cfg.seed, max_fidelity, options)
         return strategy if feasibility is None else ConstrainedStrategy(strategy, feasibility)
 
     def scheduler(self) -> Any:

@@ -61,8 +61,14 @@ def check_strategy_options(name: str, options: Mapping[str, Any], space: SearchS
         if key not in known:
             raise ConfigError(f"unknown option {key!r} of strategy {name!r}; it takes: {', '.join(known) or 'none'}")
     if space is not None:  # constructors check their values (and build nothing expensive)
+        klass = STRATEGIES.get(name)
+        wired: dict[str, Any] = {}
+        if klass.needs_zero_cost:  # a stand-in source: whether the run has proxies is the kind's check
+            from nao.proxies.source import FunctionZeroCost
+
+            wired["zero_cost"] = FunctionZeroCost(space, ("stand_in",), lambda _arch: ([0.0], 0.0))
         try:
-            STRATEGIES.get(name)(space, seed=0, **options)
+            klass(space, seed=0, **wired, **options)
         except ConfigError:
             raise
         except (TypeError, ValueError) as err:  # e.g. per_round="ten": int() refuses it
