@@ -612,6 +612,8 @@ EXTRA_ARMS = ("nao-mf-blend", "dehb")
 #: Arms that need zero-cost proxies (``--proxies``; run by default when it is given): multi-fidelity NAO and
 #: random search with a zero-cost rung below the trained ones, MF-NAS, full-fidelity NAO with proxies.
 ZC_ARMS = ("nao-mf-zc", "random-mf-zc", "mf-nas", "nao-zc")
+#: The seed pool of the ``nao-zc`` arm: NAO with its proxy seed pool turned on at the measured size.
+ZC_ARM_POOL = 1000
 
 
 def predictor_ranker(strategy: MultiFidelityNAO, table: TwoFidelityTable, arch_of: dict[Hashable, Architecture]):
@@ -657,7 +659,9 @@ def make_arm(name: str, table: TwoFidelityTable, seed: int, scheduler: str = "as
             from nao.proxies.source import TableZeroCost
 
             source = TableZeroCost(proxies)
-            arm = StrategyArm(make_strategy("nao", space, seed=seed, zero_cost=source, **(nao_options or {})), table)
+            # NAO's proxy seed pool is opt-in (nao.strategies.nao.DEFAULT_ZC_POOL); this arm is the opted-in NAO.
+            opts = {"zc_pool": ZC_ARM_POOL, **(nao_options or {})}
+            arm = StrategyArm(make_strategy("nao", space, seed=seed, zero_cost=source, **opts), table)
             arm.zero_cost = source
             return arm
         rung = ZeroCostRung(proxies, seed)

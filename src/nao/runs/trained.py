@@ -170,7 +170,7 @@ def zero_cost_options(strategy: str, options: dict[str, Any], budget: int) -> di
     Measured on one core (``benchmarks/proxy_tau_trained.py``): every proxy of one cell costs ~0.9 s (batch 64),
     a ``trained-cnn`` ``cpu`` candidate ~30 s to train (2 epochs of 15 s), a ``trained-rnn`` ``cpu`` one ~80 s,
     so 1,000 cells would cost ~30 cnn candidates, a third of that search's 100. ``ZC_POOL_PER_SEED`` = 5 cells
-    per seed taken (the seeds are the proxies' top fifth, less the ``zc_random`` share) costs the cnn preset
+    per seed taken (when the strategy default turns the pool on; it is off today, DEFAULT_ZC_POOL) costs the cnn preset
     200 cells, ~6 candidates or 6% of its compute, and the rnn preset 100 cells, ~1 candidate (3%); the
     ``paper`` presets keep 1,000 (cap). ``random-zc`` / ``local-zc`` pools hold ``5 * budget`` cells: random-zc
     trains at most ``budget`` of them.
