@@ -40,6 +40,10 @@ accuracy: it never becomes the incumbent and is never told to a strategy as a la
 >>> path = os.path.join(data_root(), "nasbench201", "nb201_cifar10.csv.gz")
 >>> table = TwoFidelityTable.of(TabularBenchmark.load(path, get_space("nb201")))  # doctest: +SKIP
 >>> trace = simulate(make_arm("random-asha", table, seed=0), table, workers=4, max_cost_s=36000)  # doctest: +SKIP
+
+Size: this module holds the two-fidelity simulator and, since issue 29, the zero-cost rung, its screen and the
+MF-NAS-style arm (704 lines); those three belong in a ``nao.fidelity.zero_cost`` module of their own, a split left
+for a session that can re-run the suite after it (issue 29 closing note).
 """
 
 from __future__ import annotations
